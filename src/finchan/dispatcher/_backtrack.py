@@ -1,0 +1,407 @@
+"""The backtest dispatcher: history replayed on a simulated clock.
+
+How a run proceeds, and why it is fast
+--------------------------------------
+Time is cut into windows of ``time_step`` seconds. For each window the
+dispatcher asks every source for its events before the window's end (the
+``events_until`` fast path hands over a whole list; ``gen_events`` sources put
+into a list whose ``put`` *is* ``list.append``). The window is sorted once
+(stable, so equal times keep put order) and dispatched in one tight loop.
+
+Events put while dispatching (by callbacks, ``eq_put``) go into a small heap
+keyed by ``(time, put sequence)`` and are merged into the window in order. The
+whole ordering rule is: by time, ties by the order events were put. Events a
+source put for a window were put before anything emitted while that window is
+dispatched, and after anything emitted earlier.
+
+No coroutine, task or log record is created per event. A coroutine returned by
+a callback or by ``gen_events`` is first run synchronously; only if it really
+suspends is it handed to an event loop to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from bisect import bisect_left
+from collections.abc import Coroutine, Generator
+from datetime import date, datetime, timedelta
+from heapq import heappop, heappush
+from operator import attrgetter
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from finchan._time import from_timestamp, to_timestamp
+from finchan.dispatcher._base import Callback, Dispatcher, RunSummary, logger
+from finchan.errors import ConfigError, FinchanError, RunError
+from finchan.event import Event, SysEvents
+from finchan.interface.event_source import AbsEventSource
+
+if TYPE_CHECKING:
+    from finchan.env import Env
+
+__all__ = ["BackTrackDispatcher"]
+
+_timestamp = attrgetter("timestamp")
+_INF = float("inf")
+
+
+class _WindowBuffer(list):
+    """The ``event_queue`` of backtest sources: ``put`` is ``list.append``."""
+
+    __slots__ = ()
+    put = list.append
+    put_nowait = list.append
+    put_threadsafe = list.append
+
+
+class _Resumed:
+    """A coroutine that already ran until its first real suspension.
+
+    Handed to the event loop so the loop can finish it; the loop sees exactly
+    what it would have seen had it started the coroutine itself.
+    """
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self._coro = coro
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, value = self._coro, self._first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # thrown in by the loop (e.g. cancellation)
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+def _end_timestamp(end_dt: Any, tz: Any) -> float:
+    # a bare date as end means "through that whole day"
+    if isinstance(end_dt, date) and not isinstance(end_dt, datetime):
+        return to_timestamp(datetime(end_dt.year, end_dt.month, end_dt.day) + timedelta(days=1), tz)
+    return to_timestamp(end_dt, tz)
+
+
+class BackTrackDispatcher(Dispatcher):
+    """Dispatch history on a simulated clock, deterministically.
+
+    Parameters
+    ----------
+    env:
+        the Env.
+    start_dt:
+        simulated start; ``SYSTEM_STARTED`` happens then. Default: the earliest
+        ``first_timestamp()`` of the sources.
+    end_dt:
+        the run covers ``[start_dt, end_dt)``; a bare date includes that whole
+        day. Default: run until every source is exhausted.
+    time_step:
+        seconds of history asked of the sources at once.
+    trace_process_time:
+        if true, ``now`` also advances by the real time callbacks take (the
+        run is then no longer deterministic).
+    on_callback_error:
+        ``"stop"`` (default in backtest: a failing strategy gives wrong
+        numbers, so fail fast) or ``"log"``.
+    """
+
+    run_mode = "backtrack"
+
+    def __init__(
+        self,
+        env: Env,
+        start_dt: Any = None,
+        end_dt: Any = None,
+        time_step: float = 86400,
+        trace_process_time: bool = False,
+        on_callback_error: str = "stop",
+    ) -> None:
+        super().__init__(env, on_callback_error=on_callback_error)
+        tz = env.tz
+        self._start_ts = None if start_dt is None else to_timestamp(start_dt, tz)
+        self._end_ts = _INF if end_dt is None else _end_timestamp(end_dt, tz)
+        if not time_step > 0:
+            raise ValueError(f"time_step must be > 0, got {time_step!r}")
+        self.time_step = float(time_step)
+        self.trace_process_time = bool(trace_process_time)
+        self._now_ts = self._start_ts if self._start_ts is not None else 0.0
+        self._t0 = 0.0
+        self._heap: list[tuple[float, int, Event]] = []
+        self._seq = itertools.count()
+        self._buffer = _WindowBuffer()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- time ---------------------------------------------------------------
+    @property
+    def now_ts(self) -> float:
+        if self.trace_process_time and self._t0:
+            return self._now_ts + (perf_counter() - self._t0)
+        return self._now_ts
+
+    @property
+    def start_dt(self) -> datetime | None:
+        return None if self._start_ts is None else from_timestamp(self._start_ts, self.env.tz)
+
+    @property
+    def end_dt(self) -> datetime | None:
+        return None if self._end_ts == _INF else from_timestamp(self._end_ts, self.env.tz)
+
+    # -- queue ----------------------------------------------------------------
+    def eq_put(self, *events: Event) -> None:
+        if self._exiting:
+            logger.debug("run is exiting: dropped %d event(s) put after SYSTEM_EXITING", len(events))
+            return
+        heap, seq = self._heap, self._seq
+        for event in events:
+            heappush(heap, (event.timestamp, next(seq), event))
+
+    # -- awaitables -----------------------------------------------------------
+    def _drive(self, awaitable: Any) -> Any:
+        """Run an awaitable to completion; no event loop unless it really suspends."""
+        if asyncio.iscoroutine(awaitable):
+            try:
+                first = awaitable.send(None)
+            except StopIteration as stop:
+                return stop.value
+            awaitable = _Resumed(awaitable, first)
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(awaitable)
+
+    def _finish_callback(self, result: Any, callback: Callback, event: Event) -> None:
+        try:
+            self._drive(result)
+        except Exception as exc:
+            self._callback_failed(callback, event, exc)
+
+    # -- run ------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        if self._running:
+            raise RunError("the dispatcher is already running")
+        self.summary = summary = RunSummary(self.run_mode)
+        self._failure = None
+        self._stop_requested = False
+        self._exiting = False
+        wall_start = perf_counter()
+        ext_manager = self.env.ext_manager
+        try:
+            with self._signals_handled():
+                try:
+                    if ext_manager is not None:
+                        self._drive(ext_manager.asetup())
+                    self._run_sources_and_dispatch()
+                finally:
+                    if ext_manager is not None:
+                        try:
+                            self._drive(ext_manager.acleanup())
+                        except FinchanError as exc:
+                            if self._failure is None:
+                                self._failure = exc
+        finally:
+            summary.wall_seconds = perf_counter() - wall_start
+            if self._loop is not None:
+                self._loop.close()
+                self._loop = None
+        if self._failure is not None:
+            raise self._failure
+        return summary
+
+    def _run_sources_and_dispatch(self) -> None:
+        started: list[AbsEventSource] = []
+        self._running = True
+        try:
+            for source in list(self._sources):
+                self._start_source(source)
+                started.append(source)
+            self._dispatch_all()
+        finally:
+            self._running = False
+            for source in reversed(started):
+                if source in self._sources:
+                    self._stop_source(source)
+
+    def _stop_source_while_running(self, source: AbsEventSource) -> None:
+        self._stop_source(source)
+
+    def _resolve_start(self) -> float:
+        if self._start_ts is not None:
+            return self._start_ts
+        firsts = [t for t in (s.first_timestamp() for s in self._sources) if t is not None]
+        if self._heap:
+            firsts.append(self._heap[0][0])
+        if not firsts:
+            raise ConfigError(
+                "dispatcher.backtrack.start_dt: required (no event source knows when its data starts)"
+            )
+        return min(firsts)
+
+    def _dispatch_all(self) -> None:
+        env = self.env
+        start = self._resolve_start()
+        end = self._end_ts
+        step = self.time_step
+        summary = self.summary
+        summary.start_ts = self._now_ts = start
+        self._dispatch_one(Event(env, SysEvents.SYSTEM_STARTED, dt=start))
+        window_start = start
+        while not self._stop_requested:
+            limit = window_start + step
+            if limit > end:
+                limit = end
+            if self._fill(limit):
+                self._dispatch_window(limit)
+            else:
+                self._dispatch_heap_until(limit)
+            if self._stop_requested or limit >= end:
+                break
+            if not self._buffer and all(s.exhausted for s in self._sources):
+                if not self._heap:
+                    break
+                # nothing but events emitted for later: jump to them
+                window_start = max(limit, self._heap[0][0])
+                continue
+            window_start = limit
+        self._exiting = True
+        summary.end_ts = self._now_ts
+        self._dispatch_one(Event(env, SysEvents.SYSTEM_EXITING, dt=self._now_ts))
+
+    def _fill(self, limit: float) -> bool:
+        """Ask every source for its events before ``limit``; True if any are buffered."""
+        buffer = self._buffer
+        limit_dt = None
+        for source in tuple(self._sources):
+            if source.exhausted:
+                continue
+            try:
+                if type(source).events_until is not AbsEventSource.events_until:
+                    batch = source.events_until(limit)
+                    if batch:
+                        buffer.extend(batch)
+                else:
+                    if limit_dt is None:
+                        limit_dt = from_timestamp(limit, self.env.tz)
+                    result = source.gen_events(buffer, limit_dt)
+                    if result is not None:
+                        self._drive(result)
+            except Exception as exc:
+                self._source_failed(source, exc)
+                return False
+        return bool(buffer)
+
+    def _dispatch_window(self, limit: float) -> None:
+        batch = self._buffer
+        self._buffer = _WindowBuffer()
+        batch.sort(key=_timestamp)
+        if batch[-1].timestamp >= limit:
+            # a source put events beyond this window: keep them for the next
+            cut = bisect_left(batch, limit, key=_timestamp)
+            self._buffer.extend(batch[cut:])
+            del batch[cut:]
+        # heap entries put before this window was filled win ties against it
+        base = next(self._seq)
+        heap = self._heap
+        get_callbacks = self._subscribers.get
+        failed = self._callback_failed
+        tracing = self.trace_process_time
+        dispatched = 0
+        for event in batch:
+            ts = event.timestamp
+            if heap and heap[0][0] <= ts:
+                dispatched += self._dispatch_heap_before(ts, base)
+                if self._stop_requested:
+                    break
+            if ts >= self._now_ts:
+                self._now_ts = ts
+            elif self._is_expired(event):
+                continue
+            callbacks = get_callbacks(event.name)
+            if callbacks:
+                if tracing:
+                    self._t0 = perf_counter()
+                for callback in callbacks:
+                    try:
+                        result = callback(event)
+                    except Exception as exc:
+                        failed(callback, event, exc)
+                    else:
+                        if result is not None and hasattr(result, "__await__"):
+                            self._finish_callback(result, callback, event)
+                if tracing:
+                    self._now_ts += perf_counter() - self._t0
+                    self._t0 = 0.0
+            dispatched += 1
+            if self._stop_requested:
+                break
+        self.summary.events += dispatched
+        if not self._stop_requested:
+            self._dispatch_heap_until(limit)
+
+    def _dispatch_heap_before(self, ts: float, base: int) -> int:
+        heap = self._heap
+        dispatched = 0
+        while heap:
+            head_ts, seq, event = heap[0]
+            if head_ts > ts or (head_ts == ts and seq >= base):
+                break
+            heappop(heap)
+            self._dispatch_one(event)
+            dispatched += 1
+            if self._stop_requested:
+                break
+        return dispatched
+
+    def _dispatch_heap_until(self, limit: float) -> None:
+        heap = self._heap
+        dispatched = 0
+        while heap and heap[0][0] < limit and not self._stop_requested:
+            self._dispatch_one(heappop(heap)[2])
+            dispatched += 1
+        self.summary.events += dispatched
+
+    def _is_expired(self, event: Event) -> bool:
+        """An event whose time is already past; True if it must be skipped."""
+        late = self._now_ts - event.timestamp
+        if event.expire and late > event.expire:
+            logger.warning(
+                "skipped expired event %r: due %s, now %s (expire %ss)",
+                event.name, event.dt.isoformat(), self.now.isoformat(), event.expire,
+            )
+            return True
+        return False
+
+    def _dispatch_one(self, event: Event) -> None:
+        if event.timestamp >= self._now_ts:
+            self._now_ts = event.timestamp
+        elif self._is_expired(event):
+            return
+        callbacks = self._subscribers.get(event.name)
+        if not callbacks:
+            return
+        tracing = self.trace_process_time
+        if tracing:
+            self._t0 = perf_counter()
+        for callback in callbacks:
+            try:
+                result = callback(event)
+            except Exception as exc:
+                self._callback_failed(callback, event, exc)
+            else:
+                if result is not None and hasattr(result, "__await__"):
+                    self._finish_callback(result, callback, event)
+        if tracing:
+            self._now_ts += perf_counter() - self._t0
+            self._t0 = 0.0

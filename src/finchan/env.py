@@ -1,0 +1,252 @@
+"""The run environment: one Env per system run.
+
+An :class:`Env` holds the config, the dispatcher, the extension manager, the
+objects extensions publish for each other, and the run's clock and seed.
+Several Envs in one process are independent (parameter sweeps run many).
+
+``from finchan.env import env`` gives the Env that is running in the current
+context (thread or asyncio task), or, outside any run, a default Env that
+scripts can configure and run as in the original documentation.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import logging
+import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finchan._time import get_tz
+from finchan.errors import ExtensionError
+
+if TYPE_CHECKING:
+    from finchan.config import FinchanConfig
+    from finchan.dispatcher import Dispatcher, RunSummary
+    from finchan.exts import ExtManager
+
+__all__ = ["Env", "current_env", "env", "running_env"]
+
+logger = logging.getLogger("finchan.env")
+
+_current: contextvars.ContextVar[Env | None] = contextvars.ContextVar("finchan_env", default=None)
+_default_env: Env | None = None
+
+
+class Env:
+    """The environment of one finchan run.
+
+    Parameters
+    ----------
+    config:
+        a validated :class:`~finchan.config.FinchanConfig`, or a mapping like
+        the YAML config (validated here), or None for the defaults.
+    run_mode:
+        overrides the config's ``run_mode`` (``backtest``/``backtrack`` or
+        ``live``/``live_track``).
+
+    Example
+    -------
+    >>> from finchan.env import Env
+    >>> env = Env({"dispatcher.backtest": {"start_dt": "2020-01-01", "end_dt": "2020-01-02"}})
+    >>> env.run_mode, env.now.isoformat()
+    ('backtrack', '2020-01-01T00:00:00+00:00')
+    """
+
+    def __init__(self, config: FinchanConfig | Mapping[str, Any] | None = None,
+                 run_mode: str | None = None) -> None:
+        from finchan.config import FinchanConfig, normalize_mode, validate_config
+
+        if not isinstance(config, FinchanConfig):
+            config = validate_config(config or {})
+        self.config = config
+        self.run_mode = normalize_mode(run_mode or config.run_mode)
+        self.tz: tzinfo = get_tz(config.timezone)
+        self.seed: int = config.seed
+        #: a random generator seeded with ``seed``, for extensions that need one
+        self.random = random.Random(self.seed)
+        #: ids of the events created in this Env
+        self.event_ids = itertools.count(1)
+        self._ext_objs: dict[str, Any] = {}
+        self._ext_option_overrides: dict[str, dict[str, Any]] = {}
+        self._work_dir = config.resolve_path(config.work_dir)
+        self._dispatcher: Dispatcher | None = None
+        self._ext_manager: ExtManager | None = None
+        self.set_dispatcher(self._make_dispatcher())
+        from finchan.exts import ExtManager
+
+        manager = config.ext_manager
+        self.set_ext_manager(
+            ExtManager(self, [str(config.resolve_path(p)) for p in manager.ext_paths],
+                       ext_path=[str(config.resolve_path(p)) for p in manager.ext_path])
+        )
+
+    def _make_dispatcher(self) -> Dispatcher:
+        from finchan.dispatcher import BackTrackDispatcher, LiveDispatcher
+
+        if self.run_mode == "backtrack":
+            opts = self.config.dispatcher_backtrack
+            return BackTrackDispatcher(
+                self,
+                start_dt=opts.start_dt,
+                end_dt=opts.end_dt,
+                time_step=opts.time_step,
+                trace_process_time=opts.trace_process_time,
+                on_callback_error=opts.on_callback_error,
+            )
+        live = self.config.dispatcher_live_track
+        return LiveDispatcher(
+            self,
+            stop_check_interval=live.stop_check_interval,
+            on_callback_error=live.on_callback_error,
+        )
+
+    # -- documented members ------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        """Current datetime (simulated in backtest, wall clock in live); wraps ``dispatcher.now``."""
+        return self._dispatcher.now  # type: ignore[union-attr]
+
+    @property
+    def now_ts(self) -> float:
+        """Current time as POSIX seconds."""
+        return self._dispatcher.now_ts  # type: ignore[union-attr]
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The dispatcher."""
+        return self._dispatcher  # type: ignore[return-value]
+
+    @property
+    def ext_manager(self) -> ExtManager:
+        """The extension manager."""
+        return self._ext_manager  # type: ignore[return-value]
+
+    def set_dispatcher(self, dispatcher: Dispatcher) -> bool:
+        """Use another dispatcher (before the run)."""
+        self._dispatcher = dispatcher
+        return True
+
+    def set_ext_manager(self, ext_manager: ExtManager) -> bool:
+        """Use another extension manager (before loading extensions)."""
+        self._ext_manager = ext_manager
+        return True
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The config as a mapping (what was read, before defaults)."""
+        return self.config.raw
+
+    @property
+    def work_dir(self) -> Path:
+        """Where logs, state and run outputs go (created when first asked for)."""
+        self._work_dir.mkdir(parents=True, exist_ok=True)
+        return self._work_dir
+
+    @property
+    def config_dir(self) -> Path | None:
+        """Directory of the config; extensions resolve relative paths from it."""
+        return self.config.config_dir
+
+    @property
+    def ext_groups(self) -> Mapping[str, list[str]]:
+        return self.config.ext_groups
+
+    def get_ext_options(self, ext_name: str) -> dict[str, Any]:
+        """Options of extension ``ext_name`` for the current run mode (``{}`` if none)."""
+        if ext_name in self._ext_option_overrides:
+            return dict(self._ext_option_overrides[ext_name])
+        options = self.config.ext_options(self.run_mode).get(ext_name)
+        return dict(options) if options else {}
+
+    def set_ext_options(self, ext_name: str, options: Mapping[str, Any]) -> None:
+        """Give extension ``ext_name`` these options instead of the config's."""
+        self._ext_option_overrides[ext_name] = dict(options)
+
+    def set_ext_obj(self, ext_name: str, obj: Any) -> None:
+        """Publish an object for other extensions (the timer publishes its scheduler)."""
+        self._ext_objs[ext_name] = obj
+
+    def get_ext_obj(self, ext_name: str, default: Any = ...) -> Any:
+        """The object extension ``ext_name`` published; ``default`` if given and none."""
+        try:
+            return self._ext_objs[ext_name]
+        except KeyError:
+            if default is not ...:
+                return default
+            raise ExtensionError(
+                f"no object published by extension {ext_name!r} (is it loaded?)"
+            ) from None
+
+    def load_exts(self, *exts: str) -> list[str]:
+        """Load extensions by name or group; with no names, those enabled in the config."""
+        names = list(exts) if exts else self.config.enabled_exts(self.run_mode)
+        with self.activated():
+            return self.ext_manager.load_exts(names)
+
+    def run(self) -> RunSummary:
+        """Run: load the enabled extensions if none are loaded, then the whole lifecycle.
+
+        Raises :class:`~finchan.errors.FinchanError` subclasses for what users
+        cause; cleanups have run by then.
+        """
+        with self.activated():
+            if not self.ext_manager.loaded:
+                self.load_exts()
+            return self.dispatcher.run()
+
+    def stop(self) -> None:
+        """Ask the run to stop (same as a first SIGINT)."""
+        self.dispatcher.stop()
+
+    # -- context ---------------------------------------------------------------------
+    @contextmanager
+    def activated(self) -> Iterator[Env]:
+        """Make this the Env that ``from finchan.env import env`` gives, inside the block."""
+        token = _current.set(self)
+        try:
+            yield self
+        finally:
+            _current.reset(token)
+
+    def __repr__(self) -> str:
+        return f"<Env {self.run_mode} config={self.config.source!r}>"
+
+
+def running_env() -> Env | None:
+    """The Env active in this context, or None (never creates one)."""
+    return _current.get()
+
+
+def current_env() -> Env:
+    """The Env active in this context, else the process's default Env."""
+    active = _current.get()
+    if active is not None:
+        return active
+    global _default_env
+    if _default_env is None:
+        _default_env = Env()
+    return _default_env
+
+
+class _CurrentEnv:
+    """``env``: stands for :func:`current_env` wherever it is used."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(current_env(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(current_env(), name, value)
+
+    def __repr__(self) -> str:
+        return f"<current {current_env()!r}>"
+
+
+#: the Env running in this context (see the module docstring)
+env: Env = _CurrentEnv()  # type: ignore[assignment]

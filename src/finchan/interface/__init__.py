@@ -1,0 +1,1 @@
+"""Interfaces that extensions implement: event sources and key-value stores."""
