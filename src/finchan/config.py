@@ -21,7 +21,7 @@ import copy
 import difflib
 import os
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -77,6 +77,8 @@ def normalize_mode(mode: str) -> str:
 def _parse_when(value: Any) -> datetime | date:
     if isinstance(value, (datetime, date)):
         return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)  # POSIX seconds, from Python callers
     if isinstance(value, str):
         text = value.strip()
         try:

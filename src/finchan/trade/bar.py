@@ -53,7 +53,7 @@ class Bar(Event):
         self.volume = volume
 
     @property
-    def kwargs(self) -> dict[str, Any]:  # type: ignore[override]
+    def kwargs(self) -> dict[str, Any]:
         return {
             "symbol": self.symbol,
             "open": self.open,

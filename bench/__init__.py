@@ -1,0 +1,1 @@
+"""finchan's benchmarks; run them all with ``python -m bench``."""
