@@ -256,6 +256,12 @@ class BackTrackDispatcher(Dispatcher):
         step = self.time_step
         summary = self.summary
         summary.start_ts = self._now_ts = start
+        logger.debug(
+            "backtest from %s to %s, time_step %ss, %d source(s)",
+            from_timestamp(start, env.tz).isoformat(),
+            "exhaustion" if end == _INF else from_timestamp(end, env.tz).isoformat(),
+            step, len(self._sources),
+        )
         self._dispatch_one(Event(env, SysEvents.SYSTEM_STARTED, dt=start))
         window_start = start
         while not self._stop_requested:

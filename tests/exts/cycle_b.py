@@ -1,0 +1,5 @@
+required_exts = ["cycle_a"]
+
+
+def load_finchan_ext(env):
+    pass

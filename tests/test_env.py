@@ -1,0 +1,99 @@
+"""Env: documented members, published objects, several Envs in one process."""
+
+import threading
+
+import pytest
+
+from finchan.env import Env, current_env, env as current, running_env
+from finchan.errors import ExtensionError
+
+TIMER_CONFIG = {
+    "enabled_backtest_exts": ["finchan.exts.timer_callback"],
+    "backtest_exts": {"finchan.exts.timer_callback": {"step": 1, "max_step": 30}},
+    "dispatcher.backtest": {"start_dt": "2020-01-01", "end_dt": "2020-01-03", "time_step": 3600},
+}
+
+
+def timer_calls(env):
+    return [dt.isoformat() for dt in env.get_ext_obj("finchan.exts.timer_callback").calls]
+
+
+def test_documented_members(make_env):
+    env = make_env({"run_mode": "live", "live_exts": {"x": {"a": 1}, "y": None}})
+    assert env.run_mode == "live_track"
+    assert env.dispatcher.run_mode == "live_track"
+    assert env.set_dispatcher(env.dispatcher) is True
+    assert env.set_ext_manager(env.ext_manager) is True
+    assert env.get_ext_options("x") == {"a": 1}
+    assert env.get_ext_options("y") == {} and env.get_ext_options("missing") == {}
+    assert env.now.tzinfo is not None
+
+
+def test_ext_objects_are_published_per_env(make_env):
+    first, second = make_env(), make_env()
+    first.set_ext_obj("me", 1)
+    assert first.get_ext_obj("me") == 1
+    assert second.get_ext_obj("me", None) is None
+    with pytest.raises(ExtensionError, match="no object published by extension 'me'"):
+        second.get_ext_obj("me")
+
+
+def test_work_dir_is_resolved_and_created(make_env, tmp_path):
+    env = make_env({"work_dir": str(tmp_path / "w" / "x")})
+    assert env.work_dir == tmp_path / "w" / "x" and env.work_dir.is_dir()
+
+
+def test_env_import_gives_the_running_env(make_env):
+    env = make_env(TIMER_CONFIG)
+    seen = []
+    env.dispatcher.subscribe("system_event.system_started", lambda e: seen.append(current.run_mode))
+    env.dispatcher.subscribe("system_event.system_started", lambda e: seen.append(running_env() is e.env))
+    assert running_env() is None
+    env.run()
+    assert seen == ["backtrack", True]
+    assert running_env() is None
+    assert current_env() is not env  # outside a run: the default Env
+
+
+def test_two_envs_interleaved_give_the_results_each_gives_alone(make_env):
+    alone_a = make_env({**TIMER_CONFIG, "seed": 1})
+    alone_a.run()
+    alone_b = make_env({**TIMER_CONFIG, "seed": 2})
+    alone_b.run()
+    assert timer_calls(alone_a) != timer_calls(alone_b)
+
+    a = make_env({**TIMER_CONFIG, "seed": 1})
+    b = make_env({**TIMER_CONFIG, "seed": 2})
+    # interleave the two runs event by event: each callback hands over to the other thread
+    turns = [threading.Semaphore(1), threading.Semaphore(0)]
+
+    def interleave(index):
+        def handover(event):
+            turns[1 - index].release()
+            turns[index].acquire()
+        return handover
+
+    for index, env in enumerate((a, b)):
+        env.dispatcher.subscribe("timer_source.timer", interleave(index), prepend=True)
+
+    def run(index, env):
+        turns[index].acquire()
+        env.run()
+        turns[1 - index].release()  # let the other finish
+        for _ in range(100000):
+            turns[1 - index].release()
+
+    threads = [threading.Thread(target=run, args=(i, e)) for i, e in enumerate((a, b))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert timer_calls(a) == timer_calls(alone_a)
+    assert timer_calls(b) == timer_calls(alone_b)
+
+
+def test_env_accepts_a_validated_config_and_a_mode_override(tmp_path):
+    from finchan.config import validate_config
+
+    config = validate_config({"work_dir": str(tmp_path)})
+    assert Env(config, run_mode="live").run_mode == "live_track"

@@ -1,0 +1,119 @@
+"""Live mode in a subprocess: wall-clock timers, signals, clean and forced exits.
+
+The subprocess prints a line (flushed) at each step; the test waits for lines,
+never sleeps to synchronise.
+"""
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import datetime
+
+import pytest
+
+from conftest import TEST_EXTS
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class LiveProcess:
+    """A live finchan subprocess whose output lines arrive in queues (read by threads)."""
+
+    def __init__(self, args):
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(TEST_EXTS)},
+        )
+        self.stdout: queue.Queue = queue.Queue()
+        self.stderr: queue.Queue = queue.Queue()
+        self.seen = {"stdout": [], "stderr": []}
+        for stream, lines in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
+            threading.Thread(target=self._pump, args=(stream, lines), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, lines):
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    def read_until(self, text, stream="stdout", timeout=15.0):
+        lines = getattr(self, stream)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                raise AssertionError(f"no {stream} line with {text!r}; got {self.seen[stream]}")
+            self.seen[stream].append(line)
+            if text in line:
+                return line
+
+    def rest(self, stream="stdout"):
+        """The remaining lines, once the process has exited."""
+        lines = getattr(self, stream)
+        out = []
+        while (line := lines.get(timeout=10)) is not None:
+            out.append(line)
+        return out
+
+
+def start_live(tmp_path, **recorder):
+    options = {"echo": True, "every_seconds": 1, **recorder}
+    path = tmp_path / "live.yml"
+    path.write_text(textwrap.dedent(f"""
+        run_mode: live
+        work_dir: {tmp_path / 'work'}
+        enabled_live_exts: [recorder]
+        live_track_exts:
+          recorder: {options}
+        dispatcher.live: {{stop_check_interval: 5}}
+    """))
+    return LiveProcess([sys.executable, "-m", "finchan", "-c", str(path), "-v"])
+
+
+def test_timer_events_arrive_on_the_wall_clock(tmp_path):
+    live = start_live(tmp_path)
+    try:
+        live.read_until("started")
+        first = live.read_until("timer")
+        second = live.read_until("timer")
+        received = time.time()
+    finally:
+        live.proc.send_signal(signal.SIGINT)
+        live.proc.wait(timeout=10)
+    t1 = datetime.fromisoformat(first.split()[1]).timestamp()
+    t2 = datetime.fromisoformat(second.split()[1]).timestamp()
+    assert t2 - t1 == pytest.approx(1.0, abs=0.15)  # the period, on the wall clock (dispatch jitter)
+    assert abs(received - t2) < 1.0  # dispatched when it was due, not later
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_gives_clean_exit_0_with_cleanups(tmp_path, signum):
+    live = start_live(tmp_path)
+    live.read_until("timer")
+    live.proc.send_signal(signum)
+    sent = time.monotonic()
+    live.proc.wait(timeout=2.0)  # within 2 s of the signal, or TimeoutExpired fails the test
+    assert time.monotonic() - sent < 2.0
+    assert live.proc.returncode == 0
+    assert live.rest()[-2:] == ["exiting", "cleanup recorder"]
+    assert any("live run interrupted" in line for line in live.rest("stderr"))
+
+
+def test_second_sigint_forces_exit(tmp_path):
+    live = start_live(tmp_path, block_on_timer=True)
+    live.read_until("blocking")  # a callback is now stuck in time.sleep(60)
+    live.proc.send_signal(signal.SIGINT)
+    # the first interrupt was handled (a stop was requested) but the callback still blocks
+    live.read_until("got SIGINT: stopping", stream="stderr")
+    live.proc.send_signal(signal.SIGINT)
+    live.proc.wait(timeout=5)
+    assert live.proc.returncode == 130
+    assert "cleanup recorder" not in live.rest()
