@@ -97,12 +97,14 @@ def run(quick: bool = False, n_events: int | None = None) -> list[dict[str, Any]
         # a window of one simulated hour holds 7,200 events here
         finchan = _best(lambda: _finchan_rate(per_source, 3600.0), repeat)  # noqa: B023
         plain = _best(lambda: _plain_rate(per_source), repeat)  # noqa: B023
-        rows.append({
-            "case": f"{n_sources} source(s), {n:,} events",
-            "finchan_events_per_s": finchan,
-            "plain_loop_events_per_s": plain,
-            "ratio": finchan / plain,
-        })
+        rows.append(
+            {
+                "case": f"{n_sources} source(s), {n:,} events",
+                "finchan_events_per_s": finchan,
+                "plain_loop_events_per_s": plain,
+                "ratio": finchan / plain,
+            }
+        )
     return rows
 
 
@@ -114,10 +116,15 @@ def main() -> None:
     rows = run(args.quick, args.events)
     print(f"{'case':34} {'finchan ev/s':>14} {'plain loop ev/s':>16} {'ratio':>7}")
     for row in rows:
-        print(f"{row['case']:34} {row['finchan_events_per_s']:>14,.0f} "
-              f"{row['plain_loop_events_per_s']:>16,.0f} {row['ratio']:>7.2f}")
+        print(
+            f"{row['case']:34} {row['finchan_events_per_s']:>14,.0f} "
+            f"{row['plain_loop_events_per_s']:>16,.0f} {row['ratio']:>7.2f}"
+        )
     one, many = rows
-    print(f"100 sources vs 1 source: {one['finchan_events_per_s'] / many['finchan_events_per_s']:.2f}x slower")
+    print(
+        "100 sources vs 1 source: "
+        f"{one['finchan_events_per_s'] / many['finchan_events_per_s']:.2f}x slower"
+    )
 
 
 if __name__ == "__main__":

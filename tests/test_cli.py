@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT, run_finchan
+from finchan_testing import ROOT, run_finchan
 
 
 def config(tmp_path, text, name="finchan.yml"):
@@ -28,11 +28,14 @@ def test_version_and_module_entry_point():
 
 
 def test_backtest_runs_and_prints_a_summary(tmp_path):
-    path = config(tmp_path, """
+    path = config(
+        tmp_path,
+        """
         work_dir: WORK
         enabled_backtest_exts: [finchan.exts.timer_callback]
         dispatcher.backtest: {start_dt: 2020-01-01, end_dt: 2020-01-01}
-    """)
+    """,
+    )
     result = run_finchan("-c", str(path))
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("finchan: backtest done: ")
@@ -43,12 +46,17 @@ def test_backtest_runs_and_prints_a_summary(tmp_path):
 
 
 def test_no_config_is_a_usage_error():
-    assert_one_line_error(run_finchan(), 2, "no config given: use finchan -c PATH (a .yml file or a directory)")
+    assert_one_line_error(
+        run_finchan(), 2, "no config given: use finchan -c PATH (a .yml file or a directory)"
+    )
 
 
 def test_unreadable_config(tmp_path):
-    assert_one_line_error(run_finchan("-c", str(tmp_path / "nope.yml")), 2,
-                          f"{tmp_path / 'nope.yml'}: config file not found")
+    assert_one_line_error(
+        run_finchan("-c", str(tmp_path / "nope.yml")),
+        2,
+        f"{tmp_path / 'nope.yml'}: config file not found",
+    )
     path = config(tmp_path, "a: [1\n")
     result = run_finchan("-c", str(path))
     assert result.returncode == 2 and result.stderr.count("\n") == 1
@@ -57,14 +65,18 @@ def test_unreadable_config(tmp_path):
 
 def test_bad_key_value_names_file_and_key(tmp_path):
     path = config(tmp_path, "work_dir: WORK\ndispatcher.backtrack: {end_dt: tomorrow}\n")
-    assert_one_line_error(run_finchan("-c", str(path)), 2,
-                          f"{path}: dispatcher.backtrack.end_dt: not a date (got 'tomorrow')")
+    assert_one_line_error(
+        run_finchan("-c", str(path)),
+        2,
+        f"{path}: dispatcher.backtrack.end_dt: not a date (got 'tomorrow')",
+    )
 
 
 def test_unknown_key_suggests_the_right_one(tmp_path):
     path = config(tmp_path, "work_dir: WORK\nrun_mod: live\n")
-    assert_one_line_error(run_finchan("-c", str(path)), 2,
-                          f"{path}: run_mod: unknown key (did you mean 'run_mode'?)")
+    assert_one_line_error(
+        run_finchan("-c", str(path)), 2, f"{path}: run_mod: unknown key (did you mean 'run_mode'?)"
+    )
 
 
 def test_extension_that_fails_to_import(tmp_path):
@@ -80,17 +92,21 @@ def test_extension_that_fails_to_import(tmp_path):
 
 def test_dependency_cycle(tmp_path):
     path = config(tmp_path, "work_dir: WORK\nenabled_backtest_exts: [cycle_a]\n")
-    assert_one_line_error(run_finchan("-c", str(path)), 2,
-                          "extension dependency cycle: cycle_a -> cycle_b -> cycle_a")
+    assert_one_line_error(
+        run_finchan("-c", str(path)), 2, "extension dependency cycle: cycle_a -> cycle_b -> cycle_a"
+    )
 
 
 def test_failing_callback_exits_1_and_vvv_adds_the_traceback(tmp_path):
-    path = config(tmp_path, """
+    path = config(
+        tmp_path,
+        """
         work_dir: WORK
         enabled_backtest_exts: [recorder]
         backtest_exts: {recorder: {raise_at_start: true}}
         dispatcher.backtest: {start_dt: 2020-01-01, end_dt: 2020-01-02}
-    """)
+    """,
+    )
     result = run_finchan("-c", str(path))
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
@@ -104,14 +120,25 @@ def test_failing_callback_exits_1_and_vvv_adds_the_traceback(tmp_path):
 
 
 def test_set_and_mode_override_the_config(tmp_path):
-    path = config(tmp_path, """
+    path = config(
+        tmp_path,
+        """
         work_dir: WORK
         enabled_backtest_exts: [recorder]
         backtest_exts: {recorder: {echo: true}}
         dispatcher.backtest: {start_dt: 2020-01-01, end_dt: 2020-01-02}
-    """)
-    result = run_finchan("-c", str(path), "--set", "dispatcher.backtest.start_dt=2021-06-01",
-                         "--set", "dispatcher.backtest.end_dt=2021-06-02", "--mode", "backtest")
+    """,
+    )
+    result = run_finchan(
+        "-c",
+        str(path),
+        "--set",
+        "dispatcher.backtest.start_dt=2021-06-01",
+        "--set",
+        "dispatcher.backtest.end_dt=2021-06-02",
+        "--mode",
+        "backtest",
+    )
     assert result.returncode == 0, result.stderr
     assert "started 2021-06-01T00:00:00+00:00" in result.stdout
     bad = run_finchan("-c", str(path), "--mode", "paper")
@@ -120,11 +147,14 @@ def test_set_and_mode_override_the_config(tmp_path):
 
 @pytest.mark.parametrize("verbosity", ["-v", "-vvvvv"])
 def test_verbosity_flags_are_accepted(tmp_path, verbosity):
-    path = config(tmp_path, """
+    path = config(
+        tmp_path,
+        """
         work_dir: WORK
         enabled_backtest_exts: [finchan.exts.timer_callback]
         dispatcher.backtest: {start_dt: 2020-01-01, end_dt: 2020-01-01 01:00}
-    """)
+    """,
+    )
     result = run_finchan("-c", str(path), verbosity)
     assert result.returncode == 0
     assert "[2020-01-01 00:" in result.stderr  # records carry the simulated time
@@ -132,7 +162,9 @@ def test_verbosity_flags_are_accepted(tmp_path, verbosity):
 
 
 def test_log_config_with_the_original_filter_factory_and_relative_file(tmp_path):
-    path = config(tmp_path, """
+    path = config(
+        tmp_path,
+        """
         work_dir: WORK
         enabled_backtest_exts: [finchan.exts.timer_callback]
         dispatcher.backtest: {start_dt: 2020-01-01, end_dt: 2020-01-01 01:00}
@@ -149,11 +181,14 @@ def test_log_config_with_the_original_filter_factory_and_relative_file(tmp_path)
               formatter: plain
               filters: [finchan]
           root: {level: INFO, handlers: [file]}
-    """)
+    """,
+    )
     result = run_finchan("-c", str(path))
     assert result.returncode == 0, result.stderr
     lines = (tmp_path / "work" / "logs" / "log.log").read_text().splitlines()
-    assert any(line.startswith("2020-01-01 00:") and "|INFO|timer callback 1 at" in line for line in lines)
+    assert any(
+        line.startswith("2020-01-01 00:") and "|INFO|timer callback 1 at" in line for line in lines
+    )
 
 
 def test_the_bundled_timer_example_runs(tmp_path):
@@ -163,7 +198,9 @@ def test_the_bundled_timer_example_runs(tmp_path):
 
 
 def test_the_user_extension_example_runs(tmp_path):
-    result = run_finchan("-c", str(ROOT / "examples" / "my_ext" / "finchan.yml"), "--set", f"work_dir={tmp_path}")
+    result = run_finchan(
+        "-c", str(ROOT / "examples" / "my_ext" / "finchan.yml"), "--set", f"work_dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         "heartbeats: 27 (Friday 4, Monday 3, Saturday 4, Sunday 4, Thursday 4, Tuesday 4, Wednesday 4)\n"

@@ -45,7 +45,7 @@ class BatchSource(AbsEventSource):
 
     def events_until(self, limit_ts):
         out = [e for e in self.pending if e.timestamp < limit_ts]
-        self.pending = self.pending[len(out):]
+        self.pending = self.pending[len(out) :]
         self.exhausted = not self.pending
         return out
 
@@ -61,7 +61,9 @@ def backtest_env(make_env, **dispatcher):
 def journal_of(env, *names):
     journal = []
     for name in names:
-        env.dispatcher.subscribe(name, lambda e: journal.append((e.timestamp - T0, e.name, e.kwargs.get("tag"))))
+        env.dispatcher.subscribe(
+            name, lambda e: journal.append((e.timestamp - T0, e.name, e.kwargs.get("tag")))
+        )
     return journal
 
 
@@ -72,8 +74,12 @@ def test_events_run_in_time_order_across_sources_and_windows(make_env):
     journal = journal_of(env, "a", "b")
     env.run()
     assert journal == [
-        (3, "a", "one:a"), (4, "a", "two:a"), (14, "a", "one:a"), (14, "b", "two:b"),
-        (25, "a", "one:a"), (30, "a", "two:a"),
+        (3, "a", "one:a"),
+        (4, "a", "two:a"),
+        (14, "a", "one:a"),
+        (14, "b", "two:b"),
+        (25, "a", "one:a"),
+        (30, "a", "two:a"),
     ]
 
 
@@ -127,7 +133,8 @@ def test_emitted_events_beyond_the_window_wait_for_their_time(make_env):
     env.dispatcher.register_event_source(ListSource(env, [(1, "tick"), (35, "tick")]))
     journal = journal_of(env, "tick", "later")
     env.dispatcher.subscribe(
-        "tick", lambda e: e.timestamp - T0 == 1 and env.dispatcher.eq_put(Event(env, "later", dt=T0 + 22))
+        "tick",
+        lambda e: e.timestamp - T0 == 1 and env.dispatcher.eq_put(Event(env, "later", dt=T0 + 22)),
     )
     env.run()
     assert [(t, n) for t, n, _ in journal] == [(1, "tick"), (22, "later"), (35, "tick")]
@@ -138,7 +145,9 @@ def test_emitted_event_ties_with_source_events_follow_put_order(make_env):
     env.dispatcher.register_event_source(ListSource(env, [(1, "first"), (15, "src15")]))
     journal = journal_of(env, "first", "src15", "emitted15")
     # emitted at t=1, before the source puts its t=15 event (window 10-20): it goes first
-    env.dispatcher.subscribe("first", lambda e: env.dispatcher.eq_put(Event(env, "emitted15", dt=T0 + 15)))
+    env.dispatcher.subscribe(
+        "first", lambda e: env.dispatcher.eq_put(Event(env, "emitted15", dt=T0 + 15))
+    )
     env.run()
     assert [n for _, n, _ in journal] == ["first", "emitted15", "src15"]
 
@@ -189,10 +198,13 @@ def test_expired_events_are_skipped_with_a_warning(make_env, caplog):
     env = backtest_env(make_env)
     env.dispatcher.register_event_source(ListSource(env, [(10, "go")]))
     journal = journal_of(env, "stale", "fresh")
-    env.dispatcher.subscribe("go", lambda e: env.dispatcher.eq_put(
-        Event(env, "stale", dt=T0 + 2, expire=5, tag="stale"),
-        Event(env, "fresh", dt=T0 + 8, expire=5, tag="fresh"),
-    ))
+    env.dispatcher.subscribe(
+        "go",
+        lambda e: env.dispatcher.eq_put(
+            Event(env, "stale", dt=T0 + 2, expire=5, tag="stale"),
+            Event(env, "fresh", dt=T0 + 8, expire=5, tag="fresh"),
+        ),
+    )
     env.run()
     assert journal == [(8, "fresh", "fresh")]
     assert "skipped expired event 'stale'" in caplog.text
@@ -200,7 +212,9 @@ def test_expired_events_are_skipped_with_a_warning(make_env, caplog):
 
 def test_end_dt_is_exclusive_and_a_date_includes_its_day(make_env):
     env = make_env({"dispatcher.backtest": {"start_dt": T0, "end_dt": T0 + 20, "time_step": 7}})
-    env.dispatcher.register_event_source(ListSource(env, [(5, "a"), (19.5, "a"), (20, "a"), (40, "a")]))
+    env.dispatcher.register_event_source(
+        ListSource(env, [(5, "a"), (19.5, "a"), (20, "a"), (40, "a")])
+    )
     journal = journal_of(env, "a")
     env.run()
     assert [t for t, _, _ in journal] == [5, 19.5]
@@ -229,7 +243,11 @@ def test_batch_sources_merge_with_put_sources_and_give_the_start(make_env):
     journal = journal_of(env, "batch", SysEvents.SYSTEM_STARTED)
     env.run()
     assert [(t, tag) for t, _, tag in journal] == [
-        (3, None), (3, "batch:3"), (12, "batch:12"), (12, "src:batch"), (12.5, "batch:12.5"),
+        (3, None),
+        (3, "batch:3"),
+        (12, "batch:12"),
+        (12, "src:batch"),
+        (12.5, "batch:12.5"),
         (40, "src:batch"),
     ]
 
@@ -306,7 +324,9 @@ def test_callback_error_stops_the_run_with_stop_policy(make_env):
         raise KeyError("price")
 
     env.dispatcher.subscribe("a", bad)
-    with pytest.raises(CallbackError, match=r"failed on event 'a' at 2020-01-01T00:00:01\+00:00: KeyError"):
+    with pytest.raises(
+        CallbackError, match=r"failed on event 'a' at 2020-01-01T00:00:01\+00:00: KeyError"
+    ):
         env.run()
     assert [n for _, n, _ in journal] == ["a", SysEvents.SYSTEM_EXITING]
 

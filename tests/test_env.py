@@ -4,7 +4,8 @@ import threading
 
 import pytest
 
-from finchan.env import Env, current_env, env as current, running_env
+from finchan.env import Env, current_env, running_env
+from finchan.env import env as current
 from finchan.errors import ExtensionError
 
 TIMER_CONFIG = {
@@ -47,7 +48,9 @@ def test_env_import_gives_the_running_env(make_env):
     env = make_env(TIMER_CONFIG)
     seen = []
     env.dispatcher.subscribe("system_event.system_started", lambda e: seen.append(current.run_mode))
-    env.dispatcher.subscribe("system_event.system_started", lambda e: seen.append(running_env() is e.env))
+    env.dispatcher.subscribe(
+        "system_event.system_started", lambda e: seen.append(running_env() is e.env)
+    )
     assert running_env() is None
     env.run()
     assert seen == ["backtrack", True]
@@ -71,6 +74,7 @@ def test_two_envs_interleaved_give_the_results_each_gives_alone(make_env):
         def handover(event):
             turns[1 - index].release()
             turns[index].acquire()
+
         return handover
 
     for index, env in enumerate((a, b)):

@@ -32,7 +32,10 @@ def test_timestamp_from_every_accepted_time_form():
     assert Event(None, "e", dt="2020-01-02T03:04:05").timestamp == expected
     assert Event(None, "e", dt=expected).timestamp == expected
     assert Event(None, "e", dt=int(expected)).timestamp == expected
-    assert Event(None, "e", dt=date(2020, 1, 2)).timestamp == datetime(2020, 1, 2, tzinfo=UTC).timestamp()
+    assert (
+        Event(None, "e", dt=date(2020, 1, 2)).timestamp
+        == datetime(2020, 1, 2, tzinfo=UTC).timestamp()
+    )
     plus_two = timezone(timedelta(hours=2))
     assert Event(None, "e", dt=datetime(2020, 1, 2, 5, 4, 5, tzinfo=plus_two)).timestamp == expected
 
@@ -48,7 +51,7 @@ def test_events_order_by_time_and_compare_equal_by_id():
     early = Event(None, "a", dt=1.0, event_id=7)
     late = Event(None, "b", dt=2.0, event_id=8)
     assert early < late and late > early and early <= late and late >= early
-    assert not (early == late)
+    assert early != late
     assert Event(None, "x", dt=5.0, event_id=7) == early
     assert len({early, Event(None, "y", dt=9.0, event_id=7)}) == 1
 

@@ -9,13 +9,18 @@ from finchan.errors import ExtensionError
 
 
 def test_groups_expand_recursively_and_requirements_load_first(make_env):
-    env = make_env({
-        "ext_groups": {"all": ["inner", "finchan.exts.timer_callback"], "inner": ["second"]},
-        "enabled_backtest_exts": ["all"],
-    })
+    env = make_env(
+        {
+            "ext_groups": {"all": ["inner", "finchan.exts.timer_callback"], "inner": ["second"]},
+            "enabled_backtest_exts": ["all"],
+        }
+    )
     env.load_exts()
     assert env.ext_manager.loaded == (
-        "finchan.exts.timer_source", "recorder", "second", "finchan.exts.timer_callback",
+        "finchan.exts.timer_source",
+        "recorder",
+        "second",
+        "finchan.exts.timer_callback",
     )
 
 
@@ -27,13 +32,17 @@ def test_load_exts_with_options_mapping_overrides_config(make_env):
 
 def test_dependency_cycle_is_named(make_env):
     env = make_env()
-    with pytest.raises(ExtensionError, match="extension dependency cycle: cycle_a -> cycle_b -> cycle_a"):
+    with pytest.raises(
+        ExtensionError, match="extension dependency cycle: cycle_a -> cycle_b -> cycle_a"
+    ):
         env.load_exts("cycle_a")
 
 
 def test_missing_extension_is_named(make_env):
     env = make_env()
-    with pytest.raises(ExtensionError, match="extension 'nope.missing' not found: no module 'nope'"):
+    with pytest.raises(
+        ExtensionError, match="extension 'nope.missing' not found: no module 'nope'"
+    ):
         env.load_exts("nope.missing")
 
 
@@ -66,7 +75,9 @@ def test_ext_paths_and_old_ext_path_are_added_to_sys_path(make_env, tmp_path):
         (tmp_path / folder / f"{module}.py").write_text(
             f"def load_finchan_ext(env):\n    env.set_ext_obj('{module}', True)\n"
         )
-    env = make_env({"ext_manager": {"ext_paths": [str(tmp_path / "new")], "ext_path": str(tmp_path / "old")}})
+    env = make_env(
+        {"ext_manager": {"ext_paths": [str(tmp_path / "new")], "ext_path": str(tmp_path / "old")}}
+    )
     env.load_exts("path_ext_new", "path_ext_old")
     assert env.get_ext_obj("path_ext_new") and env.get_ext_obj("path_ext_old")
     assert str(tmp_path / "new") in sys.path and str(tmp_path / "old") in sys.path
@@ -76,10 +87,12 @@ def test_installed_extensions_are_found_by_entry_point(make_env, tmp_path, monke
     site = tmp_path / "site"
     (site / "acme_pkg").mkdir(parents=True)
     (site / "acme_pkg" / "__init__.py").write_text("")
-    (site / "acme_pkg" / "ext.py").write_text(textwrap.dedent("""
+    (site / "acme_pkg" / "ext.py").write_text(
+        textwrap.dedent("""
         def load_finchan_ext(env):
             env.set_ext_obj("acme", "loaded by entry point")
-    """))
+    """)
+    )
     dist = site / "acme_finchan-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-finchan\nVersion: 1.0\n")

@@ -5,21 +5,30 @@ import pytest
 from finchan.errors import CallbackError, RunError
 
 EXPECTED_ORDER = [
-    "load", "load second", "load third",
-    "setup recorder", "setup second", "setup third",
-    "started", "exiting",
-    "cleanup third", "cleanup second", "cleanup recorder",
+    "load",
+    "load second",
+    "load third",
+    "setup recorder",
+    "setup second",
+    "setup third",
+    "started",
+    "exiting",
+    "cleanup third",
+    "cleanup second",
+    "cleanup recorder",
 ]
 
 
 def lifecycle_env(make_env, mode, **recorder):
     section = "backtrack_exts" if mode == "backtest" else "live_track_exts"
-    return make_env({
-        "run_mode": mode,
-        f"enabled_{'backtrack' if mode == 'backtest' else 'live'}_exts": ["third"],
-        section: {"recorder": recorder or None},
-        "dispatcher.backtest": {"start_dt": "2020-01-01", "end_dt": "2020-01-02"},
-    })
+    return make_env(
+        {
+            "run_mode": mode,
+            f"enabled_{'backtrack' if mode == 'backtest' else 'live'}_exts": ["third"],
+            section: {"recorder": recorder or None},
+            "dispatcher.backtest": {"start_dt": "2020-01-01", "end_dt": "2020-01-02"},
+        }
+    )
 
 
 def journal(env):
@@ -44,7 +53,9 @@ def test_lifecycle_when_a_callback_raises(make_env, mode):
         env.run()  # live default policy: log and go on
         assert env.dispatcher.summary.callback_errors == 1
     else:
-        with pytest.raises(CallbackError, match="on_started failed on event 'system_event.system_started'"):
+        with pytest.raises(
+            CallbackError, match="on_started failed on event 'system_event.system_started'"
+        ):
             env.run()
     assert journal(env) == EXPECTED_ORDER
 
@@ -53,11 +64,17 @@ def test_lifecycle_when_a_callback_raises(make_env, mode):
 def test_lifecycle_when_setup_of_one_extension_fails(make_env, mode):
     env = lifecycle_env(make_env, mode)
     env.set_ext_options("second", {"fail_setup": True})
-    with pytest.raises(RunError, match="extension 'second' failed in setup: ValueError: second cannot start"):
+    with pytest.raises(
+        RunError, match="extension 'second' failed in setup: ValueError: second cannot start"
+    ):
         env.run()
     # nothing is dispatched; only the extension set up before it is cleaned up
     assert journal(env) == [
-        "load", "load second", "load third", "setup recorder", "cleanup recorder",
+        "load",
+        "load second",
+        "load third",
+        "setup recorder",
+        "cleanup recorder",
     ]
 
 

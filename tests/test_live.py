@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pytest
 
-from conftest import TEST_EXTS
+from finchan_testing import TEST_EXTS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,7 +26,10 @@ class LiveProcess:
 
     def __init__(self, args):
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "PYTHONPATH": str(TEST_EXTS)},
         )
         self.stdout: queue.Queue = queue.Queue()
@@ -67,14 +70,16 @@ class LiveProcess:
 def start_live(tmp_path, **recorder):
     options = {"echo": True, "every_seconds": 1, **recorder}
     path = tmp_path / "live.yml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         run_mode: live
-        work_dir: {tmp_path / 'work'}
+        work_dir: {tmp_path / "work"}
         enabled_live_exts: [recorder]
         live_track_exts:
           recorder: {options}
         dispatcher.live: {{stop_check_interval: 5}}
-    """))
+    """)
+    )
     return LiveProcess([sys.executable, "-m", "finchan", "-c", str(path), "-v"])
 
 
@@ -90,7 +95,9 @@ def test_timer_events_arrive_on_the_wall_clock(tmp_path):
         live.proc.wait(timeout=10)
     t1 = datetime.fromisoformat(first.split()[1]).timestamp()
     t2 = datetime.fromisoformat(second.split()[1]).timestamp()
-    assert t2 - t1 == pytest.approx(1.0, abs=0.15)  # the period, on the wall clock (dispatch jitter)
+    assert t2 - t1 == pytest.approx(
+        1.0, abs=0.15
+    )  # the period, on the wall clock (dispatch jitter)
     assert abs(received - t2) < 1.0  # dispatched when it was due, not later
 
 

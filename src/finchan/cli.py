@@ -37,18 +37,36 @@ def _format_ts(ts: float | None, tz: Any) -> str:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-c", "--config", "config_path", metavar="PATH",
-              help="Config file, or a directory of *.yml files merged together.")
-@click.option("-v", "--verbose", count=True,
-              help="More output: -v info, -vv debug, -vvv also tracebacks of errors.")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file, or a directory of *.yml files merged together.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More output: -v info, -vv debug, -vvv also tracebacks of errors.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors; no summary or progress.")
-@click.option("--mode", type=click.Choice(["backtest", "backtrack", "live", "live_track"]),
-              help="Override the config's run_mode.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-              help="Override a config key, e.g. --set dispatcher.backtrack.end_dt=2020-02-01.")
+@click.option(
+    "--mode",
+    type=click.Choice(["backtest", "backtrack", "live", "live_track"]),
+    help="Override the config's run_mode.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a config key, e.g. --set dispatcher.backtrack.end_dt=2020-02-01.",
+)
 @click.version_option(__version__, "-V", "--version", prog_name="finchan")
-def main(config_path: str | None, verbose: int, quiet: bool, mode: str | None,
-         overrides: tuple[str, ...]) -> None:
+def main(
+    config_path: str | None, verbose: int, quiet: bool, mode: str | None, overrides: tuple[str, ...]
+) -> None:
     """Run a finchan system described by a YAML config (finchan -c PATH)."""
     if config_path is None:
         _fail("no config given: use finchan -c PATH (a .yml file or a directory)", 2, verbose)
@@ -69,8 +87,12 @@ def main(config_path: str | None, verbose: int, quiet: bool, mode: str | None,
     except KeyboardInterrupt as exc:
         _fail("interrupted", 130, verbose, exc)
     except Exception as exc:
-        _fail(f"internal error: {type(exc).__name__}: {exc} (run with -vvv for the traceback)",
-              1, verbose, exc)
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (run with -vvv for the traceback)",
+            1,
+            verbose,
+            exc,
+        )
     else:
         mode_name = "backtest" if summary.run_mode == "backtrack" else "live run"
         if not quiet:
@@ -79,7 +101,11 @@ def main(config_path: str | None, verbose: int, quiet: bool, mode: str | None,
                 f"finchan: {mode_name} {state}: {summary.events} events, "
                 f"{_format_ts(summary.start_ts, env.tz)} to {_format_ts(summary.end_ts, env.tz)}, "
                 f"{summary.wall_seconds:.2f}s"
-                + (f", {summary.callback_errors} callback error(s)" if summary.callback_errors else "")
+                + (
+                    f", {summary.callback_errors} callback error(s)"
+                    if summary.callback_errors
+                    else ""
+                )
                 + (f"; log: {log_file}" if log_file else ""),
                 err=True,
             )

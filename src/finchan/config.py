@@ -49,8 +49,12 @@ __all__ = [
     "validate_config",
 ]
 
-_MODE_ALIASES = {"backtest": "backtrack", "backtrack": "backtrack", "live": "live_track",
-                 "live_track": "live_track"}
+_MODE_ALIASES = {
+    "backtest": "backtrack",
+    "backtrack": "backtrack",
+    "live": "live_track",
+    "live_track": "live_track",
+}
 
 # key spellings accepted beside the original ones
 _KEY_ALIASES = {
@@ -227,7 +231,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, not a {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys, not a {type(data).__name__}"
+        )
     return data
 
 
@@ -247,7 +253,9 @@ def _normalize_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
     return result
 
 
-def _record(origins: dict[tuple[str, ...], str], path: tuple[str, ...], value: Any, source: str) -> None:
+def _record(
+    origins: dict[tuple[str, ...], str], path: tuple[str, ...], value: Any, source: str
+) -> None:
     origins.setdefault(path, source)
     if isinstance(value, dict):
         for key, sub in value.items():
@@ -288,7 +296,9 @@ def _config_files(directory: Path) -> list[Path]:
     return sorted(files, key=lambda p: (len(p.relative_to(directory).parts), p.as_posix()))
 
 
-def read_config_files(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str], Path]:
+def read_config_files(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[tuple[str, ...], str], Path]:
     """Read and merge a config file or directory.
 
     Returns the merged mapping, the file each key path came from, and the

@@ -57,8 +57,9 @@ class Env:
     ('backtrack', '2020-01-01T00:00:00+00:00')
     """
 
-    def __init__(self, config: FinchanConfig | Mapping[str, Any] | None = None,
-                 run_mode: str | None = None) -> None:
+    def __init__(
+        self, config: FinchanConfig | Mapping[str, Any] | None = None, run_mode: str | None = None
+    ) -> None:
         from finchan.config import FinchanConfig, normalize_mode, validate_config
 
         if not isinstance(config, FinchanConfig):
@@ -81,8 +82,11 @@ class Env:
 
         manager = config.ext_manager
         self.set_ext_manager(
-            ExtManager(self, [str(config.resolve_path(p)) for p in manager.ext_paths],
-                       ext_path=[str(config.resolve_path(p)) for p in manager.ext_path])
+            ExtManager(
+                self,
+                [str(config.resolve_path(p)) for p in manager.ext_paths],
+                ext_path=[str(config.resolve_path(p)) for p in manager.ext_path],
+            )
         )
 
     def _make_dispatcher(self) -> Dispatcher:
@@ -108,7 +112,7 @@ class Env:
     # -- documented members ------------------------------------------------------
     @property
     def now(self) -> datetime:
-        """Current datetime (simulated in backtest, wall clock in live); wraps ``dispatcher.now``."""
+        """Current datetime (simulated in backtest, wall clock in live); ``dispatcher.now``."""
         return self._dispatcher.now  # type: ignore[union-attr]
 
     @property

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 from bisect import bisect_left
 from collections.abc import Coroutine, Generator
 from datetime import date, datetime, timedelta
@@ -163,7 +162,9 @@ class BackTrackDispatcher(Dispatcher):
     # -- queue ----------------------------------------------------------------
     def eq_put(self, *events: Event) -> None:
         if self._exiting:
-            logger.debug("run is exiting: dropped %d event(s) put after SYSTEM_EXITING", len(events))
+            logger.debug(
+                "run is exiting: dropped %d event(s) put after SYSTEM_EXITING", len(events)
+            )
             return
         heap, seq = self._heap, self._seq
         for event in events:
@@ -245,7 +246,8 @@ class BackTrackDispatcher(Dispatcher):
             firsts.append(self._heap[0][0])
         if not firsts:
             raise ConfigError(
-                "dispatcher.backtrack.start_dt: required (no event source knows when its data starts)"
+                "dispatcher.backtrack.start_dt: required "
+                "(no event source knows when its data starts)"
             )
         return min(firsts)
 
@@ -260,7 +262,8 @@ class BackTrackDispatcher(Dispatcher):
             "backtest from %s to %s, time_step %ss, %d source(s)",
             from_timestamp(start, env.tz).isoformat(),
             "exhaustion" if end == _INF else from_timestamp(end, env.tz).isoformat(),
-            step, len(self._sources),
+            step,
+            len(self._sources),
         )
         self._dispatch_one(Event(env, SysEvents.SYSTEM_STARTED, dt=start))
         window_start = start
@@ -384,7 +387,10 @@ class BackTrackDispatcher(Dispatcher):
         if event.expire and late > event.expire:
             logger.warning(
                 "skipped expired event %r: due %s, now %s (expire %ss)",
-                event.name, event.dt.isoformat(), self.now.isoformat(), event.expire,
+                event.name,
+                event.dt.isoformat(),
+                self.now.isoformat(),
+                event.expire,
             )
             return True
         return False

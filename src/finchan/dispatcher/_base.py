@@ -140,7 +140,9 @@ class Dispatcher:
         return True
 
     @contextmanager
-    def subscribed(self, name: str, callback: Callback, prepend: bool = False) -> Iterator[Callback]:
+    def subscribed(
+        self, name: str, callback: Callback, prepend: bool = False
+    ) -> Iterator[Callback]:
         """Context manager: ``callback`` is subscribed inside the ``with`` block only."""
         self.subscribe(name, callback, prepend)
         try:
@@ -197,8 +199,9 @@ class Dispatcher:
         try:
             source.stop()
         except Exception as exc:
-            logger.error("event source %s failed to stop: %s: %s", source.name,
-                         type(exc).__name__, exc)
+            logger.error(
+                "event source %s failed to stop: %s: %s", source.name, type(exc).__name__, exc
+            )
 
     # -- the queue ----------------------------------------------------------
     def eq_put(self, *events: Event) -> None:
@@ -273,4 +276,3 @@ class Dispatcher:
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
-

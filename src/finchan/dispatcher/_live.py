@@ -98,7 +98,9 @@ class LiveDispatcher(Dispatcher):
     # -- queue ------------------------------------------------------------------
     def eq_put(self, *events: Event) -> None:
         if self._exiting:
-            logger.debug("run is exiting: dropped %d event(s) put after SYSTEM_EXITING", len(events))
+            logger.debug(
+                "run is exiting: dropped %d event(s) put after SYSTEM_EXITING", len(events)
+            )
             return
         for event in events:
             heappush(self._heap, (event.timestamp, next(self._seq), event))
@@ -219,7 +221,7 @@ class LiveDispatcher(Dispatcher):
         for task in tasks:
             task.cancel()
         if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=_SOURCE_STOP_TIMEOUT)
+            _, pending = await asyncio.wait(tasks, timeout=_SOURCE_STOP_TIMEOUT)
             for task in pending:
                 logger.warning("%s did not stop within %ss", task.get_name(), _SOURCE_STOP_TIMEOUT)
 
@@ -252,7 +254,10 @@ class LiveDispatcher(Dispatcher):
         if event.expire and now - event.timestamp > event.expire:
             logger.warning(
                 "skipped expired event %r: due %s, now %s (expire %ss)",
-                event.name, event.dt.isoformat(), self.now.isoformat(), event.expire,
+                event.name,
+                event.dt.isoformat(),
+                self.now.isoformat(),
+                event.expire,
             )
             return
         for callback in self._subscribers.get(event.name, ()):

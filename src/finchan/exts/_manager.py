@@ -85,7 +85,9 @@ class ExtManager:
 
     def __init__(self, env: Env, ext_paths: Any = "", **kwargs: Any) -> None:
         self.env = env
-        self.ext_paths = _normalize_paths(ext_paths) + _normalize_paths(kwargs.pop("ext_path", None))
+        self.ext_paths = _normalize_paths(ext_paths) + _normalize_paths(
+            kwargs.pop("ext_path", None)
+        )
         if kwargs:
             raise TypeError(f"unexpected ExtManager options: {', '.join(sorted(kwargs))}")
         for path in reversed(self.ext_paths):
@@ -116,9 +118,7 @@ class ExtManager:
         def visit(name: str, chain: tuple[str, ...]) -> None:
             if name in groups:
                 if name in chain:
-                    raise ExtensionError(
-                        f"ext_groups: group cycle: {' -> '.join((*chain, name))}"
-                    )
+                    raise ExtensionError(f"ext_groups: group cycle: {' -> '.join((*chain, name))}")
                 for member in groups[name]:
                     visit(member, (*chain, name))
             elif name not in result:
@@ -237,8 +237,12 @@ class ExtManager:
                 with self.env.activated():
                     unloader(self.env)
             except Exception as exc:
-                logger.error("extension %s failed in unload_finchan_ext: %s: %s",
-                             name, type(exc).__name__, exc)
+                logger.error(
+                    "extension %s failed in unload_finchan_ext: %s: %s",
+                    name,
+                    type(exc).__name__,
+                    exc,
+                )
 
     def unload_exts(self) -> None:
         """Unload every extension, in reverse load order."""

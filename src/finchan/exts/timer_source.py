@@ -227,8 +227,9 @@ class Job:
                 month, day = int(month_text), int(day_text)
             except ValueError:
                 raise ValueError(f"bad year offset {text!r}: use MM-DD [HH:MM[:SS]]") from None
-            base = now.replace(month=1, day=1, hour=hour, minute=minute, second=second,
-                               microsecond=0) + relativedelta(month=month, day=day)
+            base = now.replace(
+                month=1, day=1, hour=hour, minute=minute, second=second, microsecond=0
+            ) + relativedelta(month=month, day=day)
             return base if base <= now else base - relativedelta(years=1, month=month, day=day)
         raise ValueError(f"offset() does not apply to {unit}")
 
@@ -242,8 +243,10 @@ class Job:
         if self.offset_text:
             base = self._aligned_base(now)
             if base < now:
-                base = base + self._delta(1) if self.unit not in ("months", "years") else (
-                    self._next_calendar(base, 1)
+                base = (
+                    base + self._delta(1)
+                    if self.unit not in ("months", "years")
+                    else (self._next_calendar(base, 1))
                 )
             self._anchor = base
             self._units_from_anchor = 0

@@ -1,0 +1,741 @@
+"""A simulated broker: matches orders against bars, like backtrader's BackBroker.
+
+:class:`SimBroker` keeps the open orders of each symbol and, for every bar
+given to :meth:`SimBroker.process_bar`, expires, triggers and fills them with
+backtrader 1.9.78's rules (``docs/broker.md`` states them one by one), then
+marks its :class:`~finchan.trade.portfolio.Portfolio` at the bar's close.
+
+Order of calls in a backtest, per bar: ``process_bar(bar)`` (orders submitted
+earlier meet this bar), then the strategy sees the bar and may ``submit`` or
+``cancel``. An order never meets a bar that opens at or before its
+``created_ts``.
+
+State changes are reported where they happen: ``submit`` returns the order
+``ACCEPTED`` or ``REJECTED``; ``cancel`` returns whether it cancelled;
+``process_bar`` returns the :class:`Notice` s of that bar (fills, expiries,
+rejections at execution), in the order they happened.
+
+Commission models are callables ``model(qty, price) -> float`` giving the
+commission of an order of ``qty`` filled at ``price`` in one piece; slippage
+models are callables ``model(price, side) -> float`` giving the worse price.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from numbers import Real
+from typing import Any, NamedTuple
+
+from finchan._time import get_tz
+from finchan.errors import ConfigError, RunError
+from finchan.trade.orders import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from finchan.trade.portfolio import Portfolio
+
+__all__ = [
+    "BpsSlippage",
+    "FixedPerOrder",
+    "Notice",
+    "PerShare",
+    "PercentOfValue",
+    "SimBroker",
+    "TickSlippage",
+]
+
+_INF = math.inf
+_BUY = Side.BUY
+_MARKET = OrderType.MARKET
+_LIMIT = OrderType.LIMIT
+_STOP = OrderType.STOP
+_STOP_LIMIT = OrderType.STOP_LIMIT
+_ACCEPTED = OrderStatus.ACCEPTED
+_PARTIAL = OrderStatus.PARTIALLY_FILLED
+_FILLED = OrderStatus.FILLED
+_REJECTED = OrderStatus.REJECTED
+# returned by process_bar when nothing happened: no allocation on the idle path
+_NO_NOTICES: tuple = ()
+# a fill this close to the ordered quantity completes it (fractional units)
+_QTY_EPS = 1e-9
+
+
+# -- commission models ----------------------------------------------------------------------
+
+
+class PerShare:
+    """Commission per unit traded, with an optional minimum per order.
+
+    Example
+    -------
+    >>> PerShare(0.005, minimum=1.0)(100, 50.0), PerShare(0.005, minimum=1.0)(1000, 50.0)
+    (1.0, 5.0)
+    """
+
+    __slots__ = ("minimum", "rate")
+
+    def __init__(self, rate: float, minimum: float = 0.0) -> None:
+        self.rate = rate
+        self.minimum = minimum
+
+    def __call__(self, qty: float, price: float) -> float:
+        comm = qty * self.rate
+        return comm if comm >= self.minimum else self.minimum
+
+    def __repr__(self) -> str:
+        return f"PerShare({self.rate!r}, minimum={self.minimum!r})"
+
+
+class PercentOfValue:
+    """Commission as a fraction of the traded value (``0.001`` is 0.1 %), optional minimum.
+
+    ``PercentOfValue(r)`` charges ``qty * price * r``, like backtrader's
+    ``broker.setcommission(commission=r)``.
+
+    Example
+    -------
+    >>> PercentOfValue(0.001)(100, 50.0)
+    5.0
+    """
+
+    __slots__ = ("minimum", "rate")
+
+    def __init__(self, rate: float, minimum: float = 0.0) -> None:
+        self.rate = rate
+        self.minimum = minimum
+
+    def __call__(self, qty: float, price: float) -> float:
+        # backtrader's operand order, so that both give the same float
+        comm = qty * self.rate * price
+        return comm if comm >= self.minimum else self.minimum
+
+    def __repr__(self) -> str:
+        return f"PercentOfValue({self.rate!r}, minimum={self.minimum!r})"
+
+
+class FixedPerOrder:
+    """A fixed fee per order, whatever its size (paid once, on its first fill).
+
+    Example
+    -------
+    >>> FixedPerOrder(4.95)(100, 50.0)
+    4.95
+    """
+
+    __slots__ = ("amount",)
+
+    def __init__(self, amount: float) -> None:
+        self.amount = amount
+
+    def __call__(self, qty: float, price: float) -> float:
+        return self.amount
+
+    def __repr__(self) -> str:
+        return f"FixedPerOrder({self.amount!r})"
+
+
+# -- slippage models ------------------------------------------------------------------------
+
+
+class BpsSlippage:
+    """Slippage of ``bps`` basis points of the price, against the trader.
+
+    ``BpsSlippage(10)`` is backtrader's ``set_slippage_perc(0.001)``.
+
+    Example
+    -------
+    >>> BpsSlippage(10)(100.0, "BUY"), BpsSlippage(10)(100.0, "SELL")
+    (100.1, 99.9)
+    """
+
+    __slots__ = ("_frac", "bps")
+
+    def __init__(self, bps: float) -> None:
+        self.bps = bps
+        self._frac = bps / 10_000.0
+
+    def __call__(self, price: float, side: Side) -> float:
+        if side == _BUY:
+            return price * (1.0 + self._frac)
+        return price * (1.0 - self._frac)
+
+    def __repr__(self) -> str:
+        return f"BpsSlippage({self.bps!r})"
+
+
+class TickSlippage:
+    """Slippage of ``ticks * tick_size`` price units, against the trader.
+
+    ``TickSlippage(2, 0.01)`` is backtrader's ``set_slippage_fixed(0.02)``.
+
+    Example
+    -------
+    >>> TickSlippage(2, 0.01)(100.0, "BUY"), TickSlippage(2, 0.01)(100.0, "SELL")
+    (100.02, 99.98)
+    """
+
+    __slots__ = ("_amount", "tick_size", "ticks")
+
+    def __init__(self, ticks: float = 1, tick_size: float = 0.01) -> None:
+        self.ticks = ticks
+        self.tick_size = tick_size
+        self._amount = ticks * tick_size
+
+    def __call__(self, price: float, side: Side) -> float:
+        if side == _BUY:
+            return price + self._amount
+        return price - self._amount
+
+    def __repr__(self) -> str:
+        return f"TickSlippage({self.ticks!r}, {self.tick_size!r})"
+
+
+# -- notices --------------------------------------------------------------------------------
+
+
+class Notice(NamedTuple):
+    """One state change of an order: the order, its status then, and the fill if any."""
+
+    order: Order
+    status: OrderStatus
+    fill: Fill | None
+
+
+# -- the broker -----------------------------------------------------------------------------
+
+
+class SimBroker:
+    """A simulated broker matching orders against OHLCV bars.
+
+    Parameters
+    ----------
+    cash:
+        starting cash of the portfolio it creates (ignored if ``portfolio`` is given).
+    commission:
+        ``None`` (no commission) or a model ``(qty, price) -> float``
+        (:class:`PerShare`, :class:`PercentOfValue`, :class:`FixedPerOrder`).
+    slippage:
+        ``None`` or a model ``(price, side) -> price`` (:class:`BpsSlippage`,
+        :class:`TickSlippage`).
+    fill_at:
+        ``"next_open"``: market orders fill at the open of the next bar;
+        ``"close"``: at the close of the bar they were decided on (backtrader's
+        cheat-on-close), reported at the next bar of the symbol.
+    volume_limit:
+        fraction of each bar's volume the orders of a symbol may take on that
+        bar (``0.1`` is 10 %), rounded down to whole units; the rest stays
+        open (partial fills). ``None``: unlimited.
+    allow_short:
+        whether sells may take a position below zero.
+    check_submit:
+        check cash (and shorting) when an order is submitted, as backtrader's
+        ``checksubmit``; cash is checked again at each fill in any case.
+    tz:
+        time zone whose calendar days bound ``DAY`` orders (name or tzinfo).
+    backtrader_quirks:
+        reproduce backtrader 1.9.78's questionable corners (see docs/broker.md).
+    portfolio:
+        the :class:`Portfolio` to trade; a new ``Portfolio(cash)`` by default.
+
+    Example
+    -------
+    >>> from finchan.trade.bar import Bar
+    >>> from finchan.trade.orders import Order
+    >>> broker = SimBroker(10_000.0)
+    >>> _ = broker.process_bar(Bar(None, "X", 0.0, 100, 101, 99, 100, 1000))
+    >>> broker.submit(Order("X", "BUY", 10)).status
+    <OrderStatus.ACCEPTED: 'ACCEPTED'>
+    >>> notices = broker.process_bar(Bar(None, "X", 60.0, 100.5, 102, 100, 101, 1000))
+    >>> [(n.status, n.fill.price) for n in notices]
+    [(<OrderStatus.FILLED: 'FILLED'>, 100.5)]
+    >>> broker.portfolio.cash, broker.portfolio.equity
+    (8995.0, 10005.0)
+    """
+
+    __slots__ = (
+        "_batch_cash",
+        "_batch_pos",
+        "_batch_ts",
+        "_books",
+        "_close_mode",
+        "_comm",
+        "_ids",
+        "_last_bars",
+        "_now",
+        "_orders",
+        "_quirks",
+        "_slip",
+        "_tz",
+        "_volume_limit",
+        "allow_short",
+        "check_submit",
+        "fill_at",
+        "fills",
+        "portfolio",
+    )
+
+    def __init__(
+        self,
+        cash: float = 100_000.0,
+        *,
+        commission: Callable[[float, float], float] | None = None,
+        slippage: Callable[[float, Side], float] | None = None,
+        fill_at: str = "next_open",
+        volume_limit: float | None = None,
+        allow_short: bool = False,
+        check_submit: bool = True,
+        tz: str | _dt.tzinfo = "UTC",
+        backtrader_quirks: bool = False,
+        portfolio: Portfolio | None = None,
+    ) -> None:
+        if fill_at not in ("next_open", "close"):
+            raise ConfigError(f"SimBroker: fill_at must be 'next_open' or 'close', not {fill_at!r}")
+        if volume_limit is not None and not 0.0 < volume_limit <= 1.0:
+            raise ConfigError(
+                f"SimBroker: volume_limit must be in (0, 1] or None, not {volume_limit!r}"
+            )
+        if commission is not None and not callable(commission):
+            raise ConfigError(f"SimBroker: commission must be callable or None, not {commission!r}")
+        if slippage is not None and not callable(slippage):
+            raise ConfigError(f"SimBroker: slippage must be callable or None, not {slippage!r}")
+        try:
+            self._tz = get_tz(tz)
+        except Exception as exc:  # ZoneInfoNotFoundError, ValueError, TypeError
+            raise ConfigError(f"SimBroker: unknown time zone tz={tz!r}") from exc
+        self.portfolio = portfolio if portfolio is not None else Portfolio(cash)
+        self.fill_at = fill_at
+        self._close_mode = fill_at == "close"
+        self._volume_limit = volume_limit
+        self._comm = commission
+        self._slip = slippage
+        self.allow_short = allow_short
+        self.check_submit = check_submit
+        self._quirks = backtrader_quirks
+        #: every fill, in execution order
+        self.fills: list[Fill] = []
+        self._ids = itertools.count(1)
+        self._orders: dict[int, Order] = {}
+        # open orders per symbol in submission order; a symbol without open
+        # orders has no entry, which is the whole idle path of process_bar
+        self._books: dict[str, list[Order]] = {}
+        self._last_bars: dict[str, Any] = {}
+        self._now = -_INF
+        # orders submitted at one time are checked together (backtrader's
+        # check_submitted): cash they use and positions they change
+        self._batch_ts = None
+        self._batch_cash = 0.0
+        self._batch_pos: dict[str, float] = {}
+
+    # -- queries ---------------------------------------------------------------------------
+
+    @property
+    def orders(self) -> list[Order]:
+        """Every order submitted (rejected ones included), by id."""
+        return list(self._orders.values())
+
+    def get_order(self, order_id: int) -> Order | None:
+        """The order with this id, or ``None``."""
+        return self._orders.get(order_id)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders that can still fill, by id; only those of ``symbol`` if given."""
+        if symbol is not None:
+            return list(self._books.get(symbol, ()))
+        return sorted((o for book in self._books.values() for o in book), key=_order_id)
+
+    # -- submit / cancel -------------------------------------------------------------------
+
+    def submit(self, order: Order) -> Order:
+        """Number, validate and accept ``order``; return it ``ACCEPTED`` or ``REJECTED``.
+
+        A rejected order has its ``reason`` set: bad quantity, missing or bad
+        price for its type, unknown side/type/tif, no bar seen yet for a
+        ``fill_at="close"`` market order, and with ``check_submit`` a short
+        sale when ``allow_short`` is off or too little cash (see docs/broker.md).
+
+        Raises
+        ------
+        RunError
+            if the order was already submitted (it has an id).
+        """
+        if order.id:
+            raise RunError(f"SimBroker.submit: order #{order.id} was already submitted")
+        order.id = oid = next(self._ids)
+        self._orders[oid] = order
+        if order.created_ts is None:
+            order.created_ts = self._now
+        reason = self._validate(order)
+        if reason is None and self.check_submit:
+            reason = self._check_batch(order)
+        if reason is not None:
+            order.status = _REJECTED
+            order.reason = reason
+            return order
+        if order.tif is TimeInForce.DAY and order.type is not _MARKET:
+            # valid until the end of its calendar day; market orders never
+            # expire (backtrader), they fill at the next bar whatever its day
+            order._expires = self._day_end(order.created_ts)
+        order.status = _ACCEPTED
+        book = self._books.get(order.symbol)
+        if book is None:
+            self._books[order.symbol] = [order]
+        else:
+            book.append(order)
+        return order
+
+    def cancel(self, order_id: int) -> bool:
+        """Cancel an open order; return ``False`` if it is unknown or already final."""
+        order = self._orders.get(order_id)
+        if order is None or not order.is_open:
+            return False
+        order.status = OrderStatus.CANCELLED
+        order.reason = "cancelled"
+        self._unbook(order)
+        return True
+
+    def _unbook(self, order: Order) -> None:
+        book = self._books[order.symbol]
+        book.remove(order)
+        if not book:
+            del self._books[order.symbol]
+
+    def _validate(self, order: Order) -> str | None:
+        try:
+            order.side = Side(order.side)
+        except ValueError:
+            return f"side must be BUY or SELL, not {order.side!r}"
+        try:
+            order.type = OrderType(order.type)
+        except ValueError:
+            return f"type must be one of {', '.join(OrderType)}, not {order.type!r}"
+        try:
+            order.tif = TimeInForce(order.tif)
+        except ValueError:
+            return f"tif must be GTC or DAY, not {order.tif!r}"
+        if not isinstance(order.created_ts, Real):
+            return f"created_ts must be POSIX seconds (a number), not {order.created_ts!r}"
+        qty = order.qty
+        if not isinstance(qty, Real) or isinstance(qty, bool) or not 0 < qty < _INF:
+            return f"qty must be a positive number, not {qty!r}"
+        otype = order.type
+        if otype in (_LIMIT, _STOP_LIMIT) and not _is_price(order.limit):
+            return f"{otype} order needs a positive limit price, not {order.limit!r}"
+        if otype in (_STOP, _STOP_LIMIT) and not _is_price(order.stop):
+            return f"{otype} order needs a positive stop price, not {order.stop!r}"
+        if otype is _MARKET and self._close_mode:
+            ref = self._last_bars.get(order.symbol)
+            if ref is None:
+                return f"fill_at='close' needs a bar of {order.symbol} before the order"
+            order._ref_bar = ref
+        return None
+
+    def _check_batch(self, order: Order) -> str | None:
+        # backtrader's check_submitted: pseudo-execute the orders decided at
+        # one time, one after the other, at their reference price (market:
+        # last close; limit: limit; stop and stop-limit: stop), against the
+        # cash and positions left by the previous ones
+        if self._batch_ts != self._now:
+            self._batch_ts = self._now
+            self._batch_cash = 0.0
+            self._batch_pos.clear()
+        symbol = order.symbol
+        pos = self.portfolio.qty(symbol) + self._batch_pos.get(symbol, 0.0)
+        qty = order.qty
+        buy = order.side is _BUY
+        signed = qty if buy else -qty
+        if not buy and not self.allow_short and pos - qty < -_QTY_EPS:
+            return f"would sell short ({symbol} position {pos:g}, sell {qty:g}); allow_short is off"
+        otype = order.type
+        if otype is _MARKET:
+            ref = self._last_bars.get(symbol)
+            if ref is None:
+                # nothing to value it with yet: the fill-time check decides
+                self._batch_pos[symbol] = pos + signed - self.portfolio.qty(symbol)
+                return None
+            price = ref.close
+        elif otype is _LIMIT:
+            price = order.limit
+        else:
+            price = order.stop
+        comm = self._comm(qty, price) if self._comm is not None else 0.0
+        cash = self.portfolio.cash + self._batch_cash - signed * price - comm
+        if cash < 0.0:
+            available = self.portfolio.cash + self._batch_cash
+            return (
+                f"insufficient cash: {order.side} {qty:g} {symbol} at {price:g} needs "
+                f"{signed * price + comm:.2f}, {available:.2f} available"
+            )
+        self._batch_cash = cash - self.portfolio.cash
+        self._batch_pos[symbol] = pos + signed - self.portfolio.qty(symbol)
+        return None
+
+    def _day_end(self, ts: float) -> float:
+        if ts == -_INF:
+            return -_INF  # no bar seen yet: set from the first bar it meets
+        day = _dt.datetime.fromtimestamp(ts, self._tz).date() + _dt.timedelta(days=1)
+        return _dt.datetime(day.year, day.month, day.day, tzinfo=self._tz).timestamp()
+
+    # -- the bar loop ----------------------------------------------------------------------
+
+    def process_bar(self, bar: Any) -> Sequence[Notice]:
+        """Match the open orders of ``bar.symbol`` against ``bar``; mark the portfolio.
+
+        Orders are taken in submission order. Each order first expires if it
+        is a ``DAY`` order and ``bar`` opens on a later day, then fills (fully,
+        or partially under ``volume_limit``) if the bar reaches its price.
+        Returns the notices of this bar, an empty tuple when nothing happened.
+        """
+        symbol = bar.symbol
+        self._now = bar.timestamp
+        self._last_bars[symbol] = bar
+        book = self._books.get(symbol)
+        if book is None:
+            self.portfolio.mark(symbol, bar.close)
+            return _NO_NOTICES
+        notices = self._match_book(book, bar)
+        self.portfolio.mark(symbol, bar.close)
+        return notices
+
+    def _match_book(self, book: list[Order], bar: Any) -> Sequence[Notice]:
+        ts = bar.timestamp
+        notices: list[Notice] | None = None
+        closed = False
+        volume_limit = self._volume_limit
+        quirks = self._quirks
+        # what the orders of this symbol may still take from this bar; under
+        # backtrader_quirks each order may take it all (FixedBarPerc)
+        cap = _INF if volume_limit is None else _volume_cap(bar.volume, volume_limit)
+        for order in book:
+            if ts <= order.created_ts:
+                continue
+            if ts >= order._expires:
+                if order._expires == -_INF:
+                    order._expires = self._day_end(ts)
+                else:
+                    order.status = OrderStatus.EXPIRED
+                    order.reason = "day order expired"
+                    if notices is None:
+                        notices = []
+                    notices.append(Notice(order, OrderStatus.EXPIRED, None))
+                    closed = True
+                    continue
+            price = self._price(order, bar)
+            if price is None:
+                continue
+            if notices is None:
+                notices = []
+            qty = order.qty - order.filled_qty
+            if order.type is _MARKET and self._close_mode:
+                ref = order._ref_bar
+                if volume_limit is not None:
+                    avail = cap if quirks else _volume_cap(ref.volume, volume_limit)
+                    if qty > avail:
+                        qty = avail
+                if qty > 0.0:
+                    self._execute(order, qty, price, ref.timestamp, notices)
+                if order.is_open and not quirks:
+                    # it trades the close it was decided on or nothing: what
+                    # the volume limit left over is not carried to later bars
+                    order.status = OrderStatus.CANCELLED
+                    order.reason = "unfilled at the close (volume_limit)"
+                    notices.append(Notice(order, OrderStatus.CANCELLED, None))
+            else:
+                if qty > cap:
+                    qty = cap
+                if qty > 0.0:
+                    filled = self._execute(order, qty, price, ts, notices)
+                    if not quirks:
+                        cap -= filled
+            if not order.is_open:
+                closed = True
+        if closed:
+            book[:] = [o for o in book if o.is_open]
+            if not book:
+                del self._books[bar.symbol]
+        return notices if notices else _NO_NOTICES
+
+    def _execute(
+        self, order: Order, qty: float, price: float, ts: float, notices: list[Notice]
+    ) -> float:
+        # split into the part closing the current position and the part
+        # opening one; the opening part alone can fail (short sale, cash),
+        # as in backtrader's _execute
+        pf = self.portfolio
+        pos = pf.qty(order.symbol)
+        buy = order.side is _BUY
+        closing = 0.0
+        if pos != 0.0 and (pos > 0.0) != buy:
+            closing = qty if qty < abs(pos) else abs(pos)
+        reason = None
+        if qty > closing:
+            comm = self._commission(order, qty, price)
+            if not buy and not self.allow_short:
+                reason = f"would sell short ({order.symbol} position {pos:g}); allow_short is off"
+            elif pf.cash - (qty * price if buy else -qty * price) - comm < 0.0:
+                reason = (
+                    f"insufficient cash at fill: {order.side} {qty:g} {order.symbol} at "
+                    f"{price:g} needs {qty * price + comm:.2f}, {pf.cash:.2f} available"
+                )
+            if reason is not None:
+                qty = closing
+        if qty > 0.0:
+            comm = self._commission(order, qty, price)
+            fill = Fill(order.id, order.symbol, order.side, qty, price, comm, ts)
+            self.fills.append(fill)
+            pf.apply_fill(fill)
+            order._filled_value += qty * price
+            filled = order.filled_qty + qty
+            order.filled_qty = filled
+            order.avg_fill_price = order._filled_value / filled
+            order.commission += comm
+            status = _FILLED if order.qty - filled <= _QTY_EPS else _PARTIAL
+            order.status = status
+            notices.append(Notice(order, status, fill))
+        if reason is not None:
+            order.status = _REJECTED
+            order.reason = reason
+            notices.append(Notice(order, _REJECTED, None))
+        return qty
+
+    def _commission(self, order: Order, qty: float, price: float) -> float:
+        model = self._comm
+        if model is None:
+            return 0.0
+        if not order.filled_qty:
+            return model(qty, price)
+        # a later partial fill pays what the whole filled quantity would cost
+        # minus what was paid: minimums and fixed fees apply once per order
+        total = order.filled_qty + qty
+        comm = model(total, (order._filled_value + qty * price) / total) - order.commission
+        return comm if comm > 0.0 else 0.0
+
+    # -- prices ----------------------------------------------------------------------------
+
+    def _price(self, order: Order, bar: Any) -> float | None:
+        """Fill price of ``order`` on ``bar``, or None; marks stop orders triggered."""
+        otype = order.type
+        buy = order.side is _BUY
+        if otype is _MARKET:
+            if self._close_mode:
+                ref = order._ref_bar
+                cap_bar = bar if self._quirks else ref
+                return self._slipped(ref.close, buy, cap_bar.high, cap_bar.low)
+            return self._slipped(bar.open, buy, bar.high, bar.low)
+        if otype is _LIMIT:
+            return self._limit_price(order.limit, buy, bar)
+        if otype is _STOP:
+            if order._triggered:
+                # finchan: a stop that triggered is a market order for the rest
+                return self._slipped(bar.open, buy, bar.high, bar.low)
+            return self._stop_price(order, buy, bar)
+        if order._triggered:
+            return self._limit_price(order.limit, buy, bar)
+        return self._stop_limit_price(order, buy, bar)
+
+    def _slipped(
+        self, price: float, buy: bool, high: float, low: float, limit: float | None = None
+    ) -> float:
+        # slippage moves the price against the trader, but never outside the
+        # bar's range (backtrader's slip_match=True, slip_out=False) nor past
+        # a limit price (slip_limit=True)
+        slip = self._slip
+        if slip is None:
+            return price
+        if buy:
+            p = slip(price, _BUY)
+            cap = high if limit is None or limit > high else limit
+            return p if p <= cap else cap
+        p = slip(price, Side.SELL)
+        floor = low if limit is None or limit < low else limit
+        return p if p >= floor else floor
+
+    def _limit_price(self, limit: float, buy: bool, bar: Any) -> float | None:
+        popen = bar.open
+        if buy:
+            if limit >= popen:
+                return self._slipped(popen, True, bar.high, bar.low, limit)
+            if limit >= bar.low:
+                return limit
+            return None
+        if limit <= popen:
+            if self._quirks:
+                # backtrader caps a slipped limit sell at the limit only,
+                # so the price may fall below the bar's low
+                return self._slipped(popen, False, bar.high, limit, limit)
+            return self._slipped(popen, False, bar.high, bar.low, limit)
+        if limit <= bar.high:
+            return limit
+        return None
+
+    def _stop_price(self, order: Order, buy: bool, bar: Any) -> float | None:
+        stop = order.stop
+        popen = bar.open
+        if buy:
+            if popen >= stop:
+                price = popen  # gapped through: the open
+            elif bar.high >= stop:
+                price = stop
+            else:
+                return None
+        elif popen <= stop:
+            price = popen
+        elif bar.low <= stop:
+            price = stop
+        else:
+            return None
+        if not self._quirks:
+            order._triggered = True
+        return self._slipped(price, buy, bar.high, bar.low)
+
+    def _stop_limit_price(self, order: Order, buy: bool, bar: Any) -> float | None:
+        # backtrader's _try_exec_stoplimit: a gap through the stop turns the
+        # order into a limit order at once; a touch within the bar fills only
+        # when the bar's shape says the limit was reachable after the touch
+        stop = order.stop
+        limit = order.limit
+        popen = bar.open
+        pclose = bar.close
+        cap = None if self._quirks else limit
+        if buy:
+            if popen >= stop:
+                order._triggered = True
+                return self._limit_price(limit, True, bar)
+            if bar.high < stop:
+                return None
+            order._triggered = True
+            if limit >= stop:
+                return self._slipped(stop, True, bar.high, bar.low, cap)
+            if popen > pclose and limit >= pclose:
+                # down bar: high (the trigger) came before the close
+                return limit
+            return None
+        if popen <= stop:
+            order._triggered = True
+            return self._limit_price(limit, False, bar)
+        if bar.low > stop:
+            return None
+        order._triggered = True
+        if limit <= stop:
+            return self._slipped(stop, False, bar.high, bar.low, cap)
+        if popen <= pclose and limit <= pclose:
+            return limit
+        return None
+
+    def __repr__(self) -> str:
+        n_open = sum(len(b) for b in self._books.values())
+        return f"<SimBroker orders={len(self._orders)} open={n_open} fills={len(self.fills)}>"
+
+
+def _volume_cap(volume: float, fraction: float) -> float:
+    # whole units, like backtrader's FixedBarPerc; the epsilon keeps float
+    # noise (0.29 * 100 = 28.999999999999996) from losing a unit
+    return float(int(volume * fraction + 1e-9))
+
+
+def _is_price(value: object) -> bool:
+    # numbers.Real also admits numpy scalars, which strategies often compute
+    return isinstance(value, Real) and not isinstance(value, bool) and 0.0 < value < _INF
+
+
+def _order_id(order: Order) -> int:
+    return order.id
