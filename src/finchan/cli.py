@@ -80,6 +80,7 @@ def main(
 
         config = load_config(config_path, overrides, run_mode=mode)
         env = Env(config)
+        env.quiet = quiet
         log_file = setup_logging(verbose, env.work_dir, config.log_config, quiet=quiet)
         summary = env.run()
     except FinchanError as exc:

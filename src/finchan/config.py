@@ -47,6 +47,7 @@ __all__ = [
     "normalize_mode",
     "read_config_files",
     "validate_config",
+    "validate_ext_options",
 ]
 
 _MODE_ALIASES = {
@@ -166,6 +167,7 @@ class FinchanConfig(_Section):
     _source: str = PrivateAttr(default="config")
     _config_dir: Path | None = PrivateAttr(default=None)
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _origins: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -457,7 +459,33 @@ def validate_config(
     config._source = source
     config._config_dir = config_dir
     config._raw = raw
+    config._origins = origins
     return config
+
+
+def validate_ext_options(env: Any, ext_name: str, model: type[BaseModel],
+                         options: Mapping[str, Any] | None = None) -> Any:
+    """Validate an extension's options with a pydantic ``model``.
+
+    Errors name the config file and the full key path, like the core's:
+    ``finchan.yml: backtrack_exts.finchan.exts.sim_broker.cash: not a number (got 'lots')``.
+    """
+    if options is None:
+        options = env.get_ext_options(ext_name)
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as exc:
+        config = env.config
+        section = "backtrack_exts" if env.run_mode == "backtrack" else "live_track_exts"
+        known = [info.alias or name for name, info in model.model_fields.items()]
+        lines = []
+        for error in exc.errors():
+            loc = (section, ext_name, *(str(p) for p in error["loc"]))
+            where = _origin(config._origins, loc, config.source)
+            fields = known if len(error["loc"]) == 1 else []
+            lines.append(f"{where}: {'.'.join(loc)}: {_describe_error(error, fields)}")
+        more = f" (and {len(lines) - 1} more problem(s))" if len(lines) > 1 else ""
+        raise ConfigError(lines[0] + more) from None
 
 
 def load_config(

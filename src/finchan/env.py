@@ -72,6 +72,8 @@ class Env:
         self.random = random.Random(self.seed)
         #: ids of the events created in this Env
         self.event_ids = itertools.count(1)
+        #: True when the user asked for no output but errors (the CLI's ``--quiet``)
+        self.quiet = False
         self._ext_objs: dict[str, Any] = {}
         self._ext_option_overrides: dict[str, dict[str, Any]] = {}
         self._work_dir = config.resolve_path(config.work_dir)

@@ -217,6 +217,11 @@ class Dispatcher:
     def stop_requested(self) -> bool:
         return self._stop_requested
 
+    @property
+    def failure(self) -> FinchanError | None:
+        """Why the current or last run failed (None while it goes well)."""
+        return self._failure
+
     def run(self) -> RunSummary:
         """Run the whole lifecycle and return its summary."""
         raise NotImplementedError

@@ -1,0 +1,107 @@
+"""``finchan.trade.backtest``: a backtest from Python in one call.
+
+It builds an Env and runs the same extensions as the config route
+(``finchan.exts.sim_broker`` and ``finchan.exts.strategy``, with a
+:class:`~finchan.trade.data.BarFeed` as the source) through the same
+dispatcher: there is one engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from finchan.trade.result import BacktestResult
+from finchan.trade.strategy import Strategy
+
+__all__ = ["backtest"]
+
+_BROKER_OPTIONS = ("fill_at", "volume_limit", "allow_short", "check_submit", "backtrader_quirks",
+                   "record_prices")
+
+
+def backtest(
+    strategy: type[Strategy] | str,
+    data: Any,
+    *,
+    cash: float = 100_000.0,
+    commission: float | Mapping[str, Any] | None = None,
+    slippage: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    start: Any = None,
+    end: Any = None,
+    time_step: float = 86400.0,
+    seed: int = 0,
+    timezone: str = "UTC",
+    data_options: Mapping[str, Any] | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
+    save: bool = False,
+    report: bool = True,
+    progress: bool = False,
+    **options: Any,
+) -> BacktestResult:
+    """Backtest ``strategy`` on ``data`` and return the result.
+
+    Parameters
+    ----------
+    strategy:
+        a :class:`~finchan.trade.Strategy` subclass or ``"module:ClassName"``.
+    data:
+        bars: a DataFrame, a CSV/Parquet path, a list of them, ``{symbol: path
+        or DataFrame}``, or a :class:`~finchan.trade.data.BarFeed`
+        (``data_options`` are passed to the BarFeed).
+    cash, commission, slippage:
+        the broker: ``commission`` a rate (``0.001`` is 0.1 % of value) or
+        ``{"per_share": ...}``, ``{"fixed": ...}``, with ``"minimum"``;
+        ``slippage`` ``{"bps": ...}`` or ``{"ticks": ..., "tick_size": ...}``.
+    params:
+        strategy parameters overriding the class's defaults.
+    start, end:
+        the simulated span ``[start, end)``; default: all the data.
+    save:
+        also write ``work_dir/runs/<run-id>/`` like the CLI.
+    **options:
+        more broker options: ``fill_at``, ``volume_limit``, ``allow_short``,
+        ``check_submit``, ``backtrader_quirks``, ``record_prices``.
+
+    Example
+    -------
+    >>> from finchan.trade import backtest
+    >>> from finchan.trade._synthetic import make_bars
+    >>> from finchan.trade.examples import SmaCross
+    >>> result = backtest(SmaCross, {"SYN": make_bars(2_000)}, cash=1_000_000)
+    >>> len(result.fills), round(result.final_equity, 2)
+    (72, 999767.39)
+    """
+    from finchan.env import Env
+    from finchan.errors import ConfigError
+    from finchan.trade.data import BarFeed
+
+    unknown = sorted(set(options) - set(_BROKER_OPTIONS))
+    if unknown:
+        raise ConfigError(f"backtest(): unknown option(s) {', '.join(unknown)}")
+    config: dict[str, Any] = {
+        "seed": seed,
+        "timezone": timezone,
+        "dispatcher.backtest": {"start_dt": start, "end_dt": end, "time_step": time_step},
+    }
+    if work_dir is not None:
+        config["work_dir"] = os.fspath(work_dir)
+    env = Env(config, run_mode="backtrack")
+    env.quiet = True
+    feed = data if isinstance(data, BarFeed) else BarFeed(env, data, **dict(data_options or {}))
+    env.dispatcher.register_event_source(feed)
+    broker: dict[str, Any] = {"cash": cash, **options}
+    if commission is not None:
+        broker["commission"] = commission
+    if slippage is not None:
+        broker["slippage"] = slippage
+    env.set_ext_options("finchan.exts.sim_broker", broker)
+    env.set_ext_options("finchan.exts.strategy", {
+        "class": strategy, "params": dict(params or {}), "save": save, "report": report,
+        "progress": progress,
+    })
+    env.load_exts("finchan.exts.strategy")
+    env.run()
+    return env.get_ext_obj("finchan.exts.strategy").result

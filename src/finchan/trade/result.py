@@ -1,0 +1,178 @@
+"""The result of a backtest: fills, trades, orders, equity, statistics, report.
+
+Column schemas (pandas DataFrames; times are aware datetimes in UTC):
+
+- ``fills``: datetime, symbol, side, qty, price, commission, order_id
+- ``trades``: symbol, side, qty, entry_time, exit_time, entry_price,
+  exit_price, pnl, pnl_pct, commission, bars_held (closed round trips)
+- ``orders``: order_id, created, symbol, side, qty, type, limit, stop, tif,
+  status, filled_qty, avg_price, commission, reason
+- ``equity``: a Series, one value per bar time (the last when several
+  symbols share a time), named ``equity``.
+
+:meth:`BacktestResult.save` writes them as CSV with ``summary.json`` and
+``report.html``; the files are byte-identical for the same config, data and
+seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from finchan.trade.account import SimAccount
+
+__all__ = ["FILL_COLUMNS", "ORDER_COLUMNS", "TRADE_COLUMNS", "BacktestResult"]
+
+FILL_COLUMNS = ("datetime", "symbol", "side", "qty", "price", "commission", "order_id")
+ORDER_COLUMNS = ("order_id", "created", "symbol", "side", "qty", "type", "limit", "stop", "tif",
+                 "status", "filled_qty", "avg_price", "commission", "reason")
+TRADE_COLUMNS = ("symbol", "side", "qty", "entry_time", "exit_time", "entry_price", "exit_price",
+                 "pnl", "pnl_pct", "commission", "bars_held")
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def _to_utc(values: Any) -> Any:
+    import pandas as pd
+
+    return pd.to_datetime(pd.Series(values, dtype="float64") * 1e9, unit="ns", utc=True)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class BacktestResult:
+    """What a backtest produced; built from the account at the end of the run."""
+
+    def __init__(self, account: SimAccount, meta: dict[str, Any] | None = None,
+                 periods_per_year: float | None = None) -> None:
+        self._account = account
+        self.meta = dict(meta or {})
+        self.periods_per_year = periods_per_year
+
+    # -- tables -------------------------------------------------------------------------
+    @cached_property
+    def fills(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [f.to_row() for f in self._account.broker.fills]
+        frame = pd.DataFrame(rows, columns=list(FILL_COLUMNS))
+        frame["datetime"] = _to_utc(frame["datetime"])
+        frame["side"] = frame["side"].astype(str)
+        return frame
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [t.to_row() for t in self._account.broker.portfolio.trades]
+        frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
+        for column in ("entry_time", "exit_time"):
+            frame[column] = _to_utc(frame[column])
+        return frame
+
+    @cached_property
+    def orders(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [o.to_row() for o in self._account.broker.orders]
+        frame = pd.DataFrame(rows, columns=list(ORDER_COLUMNS))
+        frame["created"] = _to_utc(frame["created"])
+        for column in ("side", "type", "tif", "status"):
+            frame[column] = frame[column].astype(str)
+        return frame
+
+    @cached_property
+    def equity(self) -> pd.Series:
+        import numpy as np
+        import pandas as pd
+
+        times = np.frombuffer(self._account.times, dtype="float64")
+        values = np.frombuffer(self._account.equity, dtype="float64")
+        if len(times) > 1:
+            # several symbols at one time: keep the equity after the last of them
+            last = np.append(times[1:] != times[:-1], True)
+            times, values = times[last], values[last]
+        index = pd.DatetimeIndex(pd.to_datetime((times * 1e9).astype("int64"), utc=True), name="datetime")
+        return pd.Series(values.copy(), index=index, name="equity")
+
+    def prices(self) -> dict[str, pd.Series]:
+        """Close per symbol, one value per bar (empty if prices were not recorded)."""
+        import numpy as np
+        import pandas as pd
+
+        out = {}
+        for symbol, (times, closes) in sorted(self._account.prices.items()):
+            t = np.frombuffer(times, dtype="float64")
+            index = pd.DatetimeIndex(pd.to_datetime((t * 1e9).astype("int64"), utc=True), name="datetime")
+            out[symbol] = pd.Series(np.frombuffer(closes, dtype="float64").copy(), index=index, name=symbol)
+        return out
+
+    @cached_property
+    def stats(self) -> dict[str, Any]:
+        """Statistics (see docs/statistics.md); empty when no bar was seen."""
+        from finchan.trade.stats import compute_stats
+
+        if self.equity.empty:
+            return {}
+        return compute_stats(self.equity, self.trades, periods_per_year=self.periods_per_year)
+
+    @property
+    def final_equity(self) -> float:
+        return self._account.broker.portfolio.equity
+
+    @property
+    def open_positions(self) -> dict[str, float]:
+        """Symbols still held at the end, with their signed quantities."""
+        return {s: p.qty for s, p in sorted(self._account.broker.portfolio.positions.items()) if p.qty}
+
+    # -- output ---------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """What ``summary.json`` holds: meta, statistics, counts (no wall times)."""
+        return {
+            **self.meta,
+            "final_equity": _json_value(self.final_equity),
+            "fills": len(self._account.broker.fills),
+            "round_trips": len(self._account.broker.portfolio.trades),
+            "open_positions": self.open_positions,
+            "stats": {k: _json_value(v) for k, v in self.stats.items()},
+        }
+
+    def to_html(self, path: str | os.PathLike[str]) -> Path:
+        """Write the self-contained HTML report."""
+        from finchan.trade.report import write_report
+
+        return write_report(
+            path, equity=self.equity, fills=self.fills, trades=self.trades, stats=self.stats,
+            prices=self.prices(), title=f"finchan backtest: {self.meta.get('strategy', '')}".strip(),
+            meta=self.meta,
+        )
+
+    def save(self, directory: str | os.PathLike[str], report: bool = True) -> Path:
+        """Write summary.json, fills.csv, trades.csv, orders.csv, equity.csv (and report.html)."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.fills.to_csv(out / "fills.csv", index=False, date_format=_TIME_FORMAT)
+        self.trades.to_csv(out / "trades.csv", index=False, date_format=_TIME_FORMAT)
+        self.orders.to_csv(out / "orders.csv", index=False, date_format=_TIME_FORMAT)
+        self.equity.to_csv(out / "equity.csv", date_format=_TIME_FORMAT)
+        if report:
+            self.to_html(out / "report.html")
+        text = json.dumps(self.summary(), indent=2, sort_keys=False, default=str)
+        (out / "summary.json").write_text(text + "\n", encoding="utf-8")
+        return out
+
+    def __repr__(self) -> str:
+        return (f"<BacktestResult {self.meta.get('strategy', '')} fills={len(self._account.broker.fills)} "
+                f"final_equity={self.final_equity:.2f}>")
