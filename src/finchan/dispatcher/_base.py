@@ -233,7 +233,11 @@ class Dispatcher:
             f"callback {describe_callable(callback)} failed on event {event.name!r} "
             f"at {self.now.isoformat()}: {type(exc).__name__}: {exc}"
         )
-        logger.error(message)
+        if self.on_callback_error == "stop":
+            # the run raises this as its error: whoever runs it reports it once
+            logger.info("stopping: %s", message)
+        else:
+            logger.error(message)
         logger.debug("traceback of the failed callback", exc_info=exc)
         if self.on_callback_error == "stop" and self._failure is None:
             self._failure = CallbackError(message)

@@ -203,7 +203,7 @@ class StrategyRunner:
         if failure is not None or dispatcher.summary.interrupted:
             reason = str(failure) if failure is not None else "interrupted"
             (self.run_dir / _INCOMPLETE).write_text(f"{reason}\n", encoding="utf-8")
-            logger.warning("run directory %s is incomplete: %s", self.run_dir, reason)
+            logger.info("run directory %s is incomplete: %s", self.run_dir, reason)
             return
         self.result.save(self.run_dir, report=self.options.report)
         run_info = {
@@ -215,7 +215,7 @@ class StrategyRunner:
         (self.run_dir / "run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
         (self.run_dir / _INCOMPLETE).unlink()
         if not getattr(self.env, "quiet", False):
-            print_stats(self.result, self.run_dir)
+            print_stats(self.result, self.run_dir, report=self.options.report)
 
 
 def _plain(value: Any) -> Any:
@@ -243,7 +243,7 @@ _SHOWN = ("start", "end", "bars", "final_equity", "total_return", "cagr", "sharp
           "max_drawdown", "trades", "win_rate", "profit_factor")
 
 
-def print_stats(result: BacktestResult, run_dir: Path | None = None) -> None:
+def print_stats(result: BacktestResult, run_dir: Path | None = None, report: bool = True) -> None:
     """Print the short statistics table (stdout) and where the run was written."""
     from rich.console import Console
     from rich.table import Table
@@ -257,7 +257,8 @@ def print_stats(result: BacktestResult, run_dir: Path | None = None) -> None:
     console = Console(file=sys.stdout, width=100)
     console.print(table)
     if run_dir is not None:
-        console.print(f"report: {run_dir / 'report.html'}", soft_wrap=True)
+        where = f"report: {run_dir / 'report.html'}" if report else f"run: {run_dir}"
+        console.print(where, soft_wrap=True, highlight=False)
 
 
 def load_finchan_ext(env: Env) -> None:
