@@ -205,6 +205,9 @@ class BackTrackDispatcher(Dispatcher):
                     if ext_manager is not None:
                         self._drive(ext_manager.asetup())
                     self._run_sources_and_dispatch()
+                except BaseException as exc:
+                    self._note_failure(exc)
+                    raise
                 finally:
                     if ext_manager is not None:
                         try:

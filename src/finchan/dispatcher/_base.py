@@ -243,6 +243,15 @@ class Dispatcher:
             self._failure = CallbackError(message)
             self._stop_requested = True
 
+    def _note_failure(self, exc: BaseException) -> None:
+        """Record an exception escaping the run, so cleanups can tell it failed."""
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            self.summary.interrupted = True
+        elif self._failure is None:
+            self._failure = (
+                exc if isinstance(exc, FinchanError) else RunError(f"{type(exc).__name__}: {exc}")
+            )
+
     def _source_failed(self, source: AbsEventSource, exc: BaseException) -> None:
         if isinstance(exc, FinchanError):
             failure: FinchanError = exc

@@ -160,6 +160,9 @@ class LiveDispatcher(Dispatcher):
             if ext_manager is not None:
                 await ext_manager.asetup()
             await self._run_sources_and_dispatch()
+        except BaseException as exc:
+            self._note_failure(exc)
+            raise
         finally:
             if ext_manager is not None:
                 try:
