@@ -23,7 +23,7 @@ def services_required() -> bool:
 
 
 def run_finchan(
-    *args: str, cwd: Path | None = None, timeout: float = 60, env: dict[str, str] | None = None
+    *args: str, cwd: Path | None = None, timeout: float = 180, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m finchan ARGS`` and capture its output."""
     environ = {**os.environ, "PYTHONPATH": str(TEST_EXTS), **(env or {})}

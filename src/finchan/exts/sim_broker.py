@@ -74,7 +74,8 @@ def build_commission(options: CommissionOptions | float | None) -> Any:
     chosen = [k for k in ("rate", "per_share", "fixed") if getattr(options, k) is not None]
     if len(chosen) != 1:
         raise ConfigError(
-            f"{ext_name}: commission takes exactly one of rate, per_share, fixed (got {chosen or 'none'})"
+            f"{ext_name}: commission takes exactly one of rate, per_share, fixed "
+            f"(got {chosen or 'none'})"
         )
     if options.rate is not None:
         return PercentOfValue(options.rate, minimum=options.minimum)

@@ -80,11 +80,14 @@ def load_strategy_class(spec: Any) -> type[Strategy]:
             module = importlib.import_module(module_name)
         except Exception as exc:
             raise ConfigError(
-                f"strategy class {text!r}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+                f"strategy class {text!r}: cannot import {module_name!r}: "
+                f"{type(exc).__name__}: {exc}"
             ) from None
         cls = getattr(module, class_name, None)
         if cls is None:
-            raise ConfigError(f"strategy class {text!r}: module {module_name!r} has no {class_name!r}")
+            raise ConfigError(
+                f"strategy class {text!r}: module {module_name!r} has no {class_name!r}"
+            )
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         raise ConfigError(f"strategy class {spec!r} is not a finchan.trade.Strategy subclass")
     return cls
@@ -163,8 +166,9 @@ class StrategyRunner:
             return
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                            transient=True)
+        progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+        )
         task = progress.add_task("backtest starting")
         progress.start()
         started = time.perf_counter()
@@ -212,7 +216,9 @@ class StrategyRunner:
             "wall_seconds": round(time.time() - self._wall_start, 3),
             "events": dispatcher.summary.events,
         }
-        (self.run_dir / "run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+        (self.run_dir / "run.json").write_text(
+            json.dumps(run_info, indent=2) + "\n", encoding="utf-8"
+        )
         (self.run_dir / _INCOMPLETE).unlink()
         if not getattr(self.env, "quiet", False):
             print_stats(self.result, self.run_dir, report=self.options.report)
@@ -239,8 +245,20 @@ def _fmt(key: str, value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-_SHOWN = ("start", "end", "bars", "final_equity", "total_return", "cagr", "sharpe", "sortino",
-          "max_drawdown", "trades", "win_rate", "profit_factor")
+_SHOWN = (
+    "start",
+    "end",
+    "bars",
+    "final_equity",
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "trades",
+    "win_rate",
+    "profit_factor",
+)
 
 
 def print_stats(result: BacktestResult, run_dir: Path | None = None, report: bool = True) -> None:
@@ -248,7 +266,9 @@ def print_stats(result: BacktestResult, run_dir: Path | None = None, report: boo
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{result.meta.get('strategy', 'backtest')} {result.meta.get('params', '')}")
+    table = Table(
+        title=f"{result.meta.get('strategy', 'backtest')} {result.meta.get('params', '')}"
+    )
     table.add_column("statistic")
     table.add_column("value", justify="right")
     for key in _SHOWN:

@@ -50,22 +50,40 @@ class SimAccount:
         #: symbol -> (times, closes) of its bars, when record_prices
         self.prices: dict[str, tuple[array, array]] = {}
         self._record_prices = record_prices
+        #: the bar handler subscribed to bar events (prepended: the broker matches first)
+        self.on_bar = self._make_bar_handler()
         env.dispatcher.subscribe(BAR_EVENT, self.on_bar, prepend=True)
 
-    def on_bar(self, bar: Bar) -> None:
-        notices = self.broker.process_bar(bar)
-        if notices:
-            for notice in notices:
-                for listener in self.listeners:
-                    listener(notice)
+    def _make_bar_handler(self) -> Callable[[Bar], None]:
+        # a closure over locals: it runs once per bar, and a closure's variables
+        # are cheaper to reach than attributes of self
+        process_bar = self.broker.process_bar
+        portfolio = self.broker.portfolio
+        listeners = self.listeners
         times = self.times
-        times.append(bar.timestamp)
-        self.equity.append(self.broker.portfolio.equity)
-        if self._record_prices:
-            series = self.prices.get(bar.symbol)
-            if series is None:
-                series = self.prices[bar.symbol] = (array("d"), array("d"))
-            series[0].append(bar.timestamp)
-            series[1].append(bar.close)
-        if not len(times) & (_PROGRESS_EVERY - 1) and self.progress is not None:
-            self.progress(len(times), bar.timestamp)
+        add_time = times.append
+        add_equity = self.equity.append
+        prices = self.prices
+        record_prices = self._record_prices
+        mask = _PROGRESS_EVERY - 1
+        account = self
+
+        def on_bar(bar: Bar) -> None:
+            notices = process_bar(bar)
+            if notices:
+                for notice in notices:
+                    for listener in listeners:
+                        listener(notice)
+            ts = bar.timestamp
+            add_time(ts)
+            add_equity(portfolio.equity)
+            if record_prices:
+                series = prices.get(bar.symbol)
+                if series is None:
+                    series = prices[bar.symbol] = (array("d"), array("d"))
+                series[0].append(ts)
+                series[1].append(bar.close)
+            if not len(times) & mask and account.progress is not None:
+                account.progress(len(times), ts)
+
+        return on_bar

@@ -17,8 +17,14 @@ from finchan.trade.strategy import Strategy
 
 __all__ = ["backtest"]
 
-_BROKER_OPTIONS = ("fill_at", "volume_limit", "allow_short", "check_submit", "backtrader_quirks",
-                   "record_prices")
+_BROKER_OPTIONS = (
+    "fill_at",
+    "volume_limit",
+    "allow_short",
+    "check_submit",
+    "backtrader_quirks",
+    "record_prices",
+)
 
 
 def backtest(
@@ -98,10 +104,16 @@ def backtest(
     if slippage is not None:
         broker["slippage"] = slippage
     env.set_ext_options("finchan.exts.sim_broker", broker)
-    env.set_ext_options("finchan.exts.strategy", {
-        "class": strategy, "params": dict(params or {}), "save": save, "report": report,
-        "progress": progress,
-    })
+    env.set_ext_options(
+        "finchan.exts.strategy",
+        {
+            "class": strategy,
+            "params": dict(params or {}),
+            "save": save,
+            "report": report,
+            "progress": progress,
+        },
+    )
     env.load_exts("finchan.exts.strategy")
     env.run()
     return env.get_ext_obj("finchan.exts.strategy").result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from finchan.trade.bar import Bar
 from finchan.trade.indicators import SMA
@@ -32,7 +32,7 @@ class SmaCross(Strategy):
     the last non-zero sign before it. Market orders fill at the next bar's open.
     """
 
-    params = {"fast": 10, "slow": 30, "qty": 100}
+    params: ClassVar[dict[str, Any]] = {"fast": 10, "slow": 30, "qty": 100}
 
     def on_start(self) -> None:
         self.state: dict[str, _SymbolState] = {}

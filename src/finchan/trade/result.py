@@ -32,10 +32,35 @@ if TYPE_CHECKING:
 __all__ = ["FILL_COLUMNS", "ORDER_COLUMNS", "TRADE_COLUMNS", "BacktestResult"]
 
 FILL_COLUMNS = ("datetime", "symbol", "side", "qty", "price", "commission", "order_id")
-ORDER_COLUMNS = ("order_id", "created", "symbol", "side", "qty", "type", "limit", "stop", "tif",
-                 "status", "filled_qty", "avg_price", "commission", "reason")
-TRADE_COLUMNS = ("symbol", "side", "qty", "entry_time", "exit_time", "entry_price", "exit_price",
-                 "pnl", "pnl_pct", "commission", "bars_held")
+ORDER_COLUMNS = (
+    "order_id",
+    "created",
+    "symbol",
+    "side",
+    "qty",
+    "type",
+    "limit",
+    "stop",
+    "tif",
+    "status",
+    "filled_qty",
+    "avg_price",
+    "commission",
+    "reason",
+)
+TRADE_COLUMNS = (
+    "symbol",
+    "side",
+    "qty",
+    "entry_time",
+    "exit_time",
+    "entry_price",
+    "exit_price",
+    "pnl",
+    "pnl_pct",
+    "commission",
+    "bars_held",
+)
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
@@ -55,8 +80,12 @@ def _json_value(value: Any) -> Any:
 class BacktestResult:
     """What a backtest produced; built from the account at the end of the run."""
 
-    def __init__(self, account: SimAccount, meta: dict[str, Any] | None = None,
-                 periods_per_year: float | None = None) -> None:
+    def __init__(
+        self,
+        account: SimAccount,
+        meta: dict[str, Any] | None = None,
+        periods_per_year: float | None = None,
+    ) -> None:
         self._account = account
         self.meta = dict(meta or {})
         self.periods_per_year = periods_per_year
@@ -104,7 +133,9 @@ class BacktestResult:
             # several symbols at one time: keep the equity after the last of them
             last = np.append(times[1:] != times[:-1], True)
             times, values = times[last], values[last]
-        index = pd.DatetimeIndex(pd.to_datetime((times * 1e9).astype("int64"), utc=True), name="datetime")
+        index = pd.DatetimeIndex(
+            pd.to_datetime((times * 1e9).astype("int64"), utc=True), name="datetime"
+        )
         return pd.Series(values.copy(), index=index, name="equity")
 
     def prices(self) -> dict[str, pd.Series]:
@@ -115,8 +146,12 @@ class BacktestResult:
         out = {}
         for symbol, (times, closes) in sorted(self._account.prices.items()):
             t = np.frombuffer(times, dtype="float64")
-            index = pd.DatetimeIndex(pd.to_datetime((t * 1e9).astype("int64"), utc=True), name="datetime")
-            out[symbol] = pd.Series(np.frombuffer(closes, dtype="float64").copy(), index=index, name=symbol)
+            index = pd.DatetimeIndex(
+                pd.to_datetime((t * 1e9).astype("int64"), utc=True), name="datetime"
+            )
+            out[symbol] = pd.Series(
+                np.frombuffer(closes, dtype="float64").copy(), index=index, name=symbol
+            )
         return out
 
     @cached_property
@@ -135,7 +170,9 @@ class BacktestResult:
     @property
     def open_positions(self) -> dict[str, float]:
         """Symbols still held at the end, with their signed quantities."""
-        return {s: p.qty for s, p in sorted(self._account.broker.portfolio.positions.items()) if p.qty}
+        return {
+            s: p.qty for s, p in sorted(self._account.broker.portfolio.positions.items()) if p.qty
+        }
 
     # -- output ---------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -154,8 +191,13 @@ class BacktestResult:
         from finchan.trade.report import write_report
 
         return write_report(
-            path, equity=self.equity, fills=self.fills, trades=self.trades, stats=self.stats,
-            prices=self.prices(), title=f"finchan backtest: {self.meta.get('strategy', '')}".strip(),
+            path,
+            equity=self.equity,
+            fills=self.fills,
+            trades=self.trades,
+            stats=self.stats,
+            prices=self.prices(),
+            title=f"finchan backtest: {self.meta.get('strategy', '')}".strip(),
             meta=self.meta,
         )
 
@@ -174,5 +216,6 @@ class BacktestResult:
         return out
 
     def __repr__(self) -> str:
-        return (f"<BacktestResult {self.meta.get('strategy', '')} fills={len(self._account.broker.fills)} "
-                f"final_equity={self.final_equity:.2f}>")
+        fills = len(self._account.broker.fills)
+        strategy = self.meta.get("strategy", "")
+        return f"<BacktestResult {strategy} fills={fills} final_equity={self.final_equity:.2f}>"

@@ -156,25 +156,45 @@ class Strategy:
         return self.broker.portfolio.qty(symbol)
 
     # -- orders ---------------------------------------------------------------------------
-    def _submit(self, side: Side, symbol: str, qty: float, limit: float | None,
-                stop: float | None, tif: str | TimeInForce) -> Order:
+    def _submit(
+        self,
+        side: Side,
+        symbol: str,
+        qty: float,
+        limit: float | None,
+        stop: float | None,
+        tif: str | TimeInForce,
+    ) -> Order:
         if limit is None:
             kind = OrderType.MARKET if stop is None else OrderType.STOP
         else:
             kind = OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT
-        order = Order(symbol, side, qty, kind, limit, stop, TimeInForce(tif),
-                      created_ts=self.env.now_ts)
+        order = Order(
+            symbol, side, qty, kind, limit, stop, TimeInForce(tif), created_ts=self.env.now_ts
+        )
         self.broker.submit(order)
         self.on_order(order)
         return order
 
-    def buy(self, symbol: str, qty: float, limit: float | None = None,
-            stop: float | None = None, tif: str = "GTC") -> Order:
+    def buy(
+        self,
+        symbol: str,
+        qty: float,
+        limit: float | None = None,
+        stop: float | None = None,
+        tif: str = "GTC",
+    ) -> Order:
         """Buy ``qty``: market, or limit (``limit=``), stop (``stop=``), stop-limit (both)."""
         return self._submit(Side.BUY, symbol, qty, limit, stop, tif)
 
-    def sell(self, symbol: str, qty: float, limit: float | None = None,
-             stop: float | None = None, tif: str = "GTC") -> Order:
+    def sell(
+        self,
+        symbol: str,
+        qty: float,
+        limit: float | None = None,
+        stop: float | None = None,
+        tif: str = "GTC",
+    ) -> Order:
         """Sell ``qty``: market, or limit, stop, stop-limit like :meth:`buy`."""
         return self._submit(Side.SELL, symbol, qty, limit, stop, tif)
 
@@ -211,5 +231,9 @@ class Strategy:
     @staticmethod
     def is_final(order: Order) -> bool:
         """True once an order can change no more (filled, cancelled, rejected, expired)."""
-        return order.status in (OrderStatus.FILLED, OrderStatus.CANCELLED,
-                                OrderStatus.REJECTED, OrderStatus.EXPIRED)
+        return order.status in (
+            OrderStatus.FILLED,
+            OrderStatus.CANCELLED,
+            OrderStatus.REJECTED,
+            OrderStatus.EXPIRED,
+        )
