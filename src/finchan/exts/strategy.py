@@ -164,10 +164,15 @@ class StrategyRunner:
             wanted = sys.stderr.isatty() and not getattr(self.env, "quiet", False)
         if not wanted:
             return
+        from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            transient=True,
+            console=Console(stderr=True),
         )
         task = progress.add_task("backtest starting")
         progress.start()
