@@ -476,6 +476,21 @@ def test_shorting_off_is_checked_again_at_fill() -> None:
     assert broker.portfolio.qty("X") == 0
 
 
+def test_protective_stop_and_take_profit_together_are_both_accepted_without_shorting() -> None:
+    broker = started()
+    broker.submit(Order("X", "BUY", 10))
+    run(broker, bar(1, 100.0, 100.0, 100.0, 100.0))
+    stop = broker.submit(Order("X", "SELL", 10, type="STOP", stop=95.0))
+    target = broker.submit(Order("X", "SELL", 10, type="LIMIT", limit=110.0))
+    assert (stop.status, target.status) == (OrderStatus.ACCEPTED, OrderStatus.ACCEPTED)
+    # a bar reaching both: the stop (submitted first) closes the position, the
+    # take-profit would open a short and is rejected at fill
+    run(broker, bar(2, 100.0, 111.0, 94.0, 100.0))
+    assert stop.status is OrderStatus.FILLED and stop.avg_fill_price == 95.0
+    assert target.status is OrderStatus.REJECTED
+    assert broker.portfolio.qty("X") == 0
+
+
 def test_short_sale_adds_proceeds_to_cash_when_shorting_is_on() -> None:
     broker = started(allow_short=True)
     broker.submit(Order("X", "SELL", 10))

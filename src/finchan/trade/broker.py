@@ -443,8 +443,13 @@ class SimBroker:
         qty = order.qty
         buy = order.side is _BUY
         signed = qty if buy else -qty
-        if not buy and not self.allow_short and pos - qty < -_QTY_EPS:
-            return f"would sell short ({symbol} position {pos:g}, sell {qty:g}); allow_short is off"
+        # the no-short rule looks at the position held, not at other orders
+        # decided at the same time: a protective stop and a take-profit for one
+        # position are both accepted; the fill-time check stops the second
+        # from ever opening a short
+        held = self.portfolio.qty(symbol)
+        if not buy and not self.allow_short and held - qty < -_QTY_EPS:
+            return f"would sell short ({symbol} position {held:g}, sell {qty:g}); allow_short is off"
         otype = order.type
         if otype is _MARKET:
             ref = self._last_bars.get(symbol)

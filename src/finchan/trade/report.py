@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finchan.errors import ConfigError, DataError, FinchanError
+from finchan.errors import ConfigError, DataError
 
 __all__ = [
     "MAX_FILL_MARKERS",
@@ -51,6 +51,7 @@ _FILL_COLUMNS = ("datetime", "symbol", "side", "qty", "price")
 _CHART_HEIGHT = {"equity": "560px", "price": "420px", "monthly": "360px"}
 _PLOT_CONFIG = {"responsive": True, "displaylogo": False}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_NAT = np.iinfo(np.int64).min  # NaT in int64 nanoseconds
 _BUY_COLOR = "#1a9850"
 _SELL_COLOR = "#d73027"
 
@@ -123,6 +124,8 @@ _STATS_FORMAT = {
     "avg_trade": ("Average trade", "money"),
     "total_commission": ("Total commission", "money"),
 }
+# coloured green when positive, red when negative
+_SIGNED_STATS = frozenset({"total_return", "cagr", "max_drawdown"})
 _TRADE_FORMAT = {
     "qty": "qty",
     "entry_time": "time",
@@ -289,17 +292,16 @@ def _is_missing(value: Any) -> bool:
 
 
 def _fmt_duration(seconds: float) -> str:
-    """``93784`` -> ``"1d 2h"``: the two largest non-zero units."""
+    """``93784`` -> ``"1d 2h"``: the two largest units, a zero second one left out."""
     if seconds < 60.0:
         return f"{seconds:.3g}s"
     rest = round(seconds)
-    parts = []
+    counts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         count, rest = divmod(rest, size)
-        if count or parts:
-            parts.append(f"{count:,}{unit}")
-    kept = parts[:2]
-    return " ".join(part for part in kept if not part.startswith("0")) or kept[0]
+        counts.append((count, unit))
+    first = next(i for i, (count, _) in enumerate(counts) if count)
+    return " ".join(f"{count:,}{unit}" for count, unit in counts[first : first + 2] if count)
 
 
 def _fmt_time_ns(ns: int) -> str:
@@ -323,25 +325,24 @@ def _fmt_value(value: Any, kind: str) -> str:
         return str(value)
     number = float(value)
     if kind == "percent":
-        return f"{number * 100:,.2f} %"
-    if kind == "duration":
-        return _fmt_duration(number)
-    if kind == "int":
-        return f"{round(number):,}"
-    if kind == "money":
-        return f"{number:,.2f}"
-    if kind == "ratio":
-        return f"{number:,.3f}"
-    if kind in ("price", "qty"):
-        if number.is_integer() and abs(number) < 1e15:
-            return f"{int(number):,}"
-        if abs(number) >= 1.0:
-            return f"{number:,.4f}"
-        return f"{number:.6g}"
-    # generic numbers: integers as such, floats with 4 significant decimals
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    return f"{number:,.4f}" if abs(number) >= 1.0 else f"{number:.4g}"
+        text = f"{number * 100:,.2f} %"
+    elif kind == "duration":
+        text = _fmt_duration(number)
+    elif kind == "int" or (kind in ("qty", "number") and number.is_integer()):
+        text = f"{round(number):,}"
+    elif kind == "money":
+        text = f"{number:,.2f}"
+    elif kind == "ratio":
+        text = f"{number:,.3f}"
+    elif kind == "qty":
+        text = f"{number:,.10g}"
+    elif abs(number) >= 1.0:
+        text = f"{number:,.4f}"
+    else:
+        # small prices and quantities (0.00012 BTC) keep their significant digits
+        text = f"{number:.6g}"
+    # -0.001 printed with 2 decimals is no loss
+    return text[1:] if text.startswith("-") and not text.strip("-0.,% ") else text
 
 
 def _sign_class(value: Any) -> str:
@@ -351,7 +352,14 @@ def _sign_class(value: Any) -> str:
         number = float(value)
     except (TypeError, ValueError):
         return ""
-    return " pos" if number > 0 else " neg" if number < 0 else ""
+    return "pos" if number > 0 else "neg" if number < 0 else ""
+
+
+def _td(text: str, *classes: str) -> str:
+    """A table cell of ``text`` (escaped here), with its non-empty CSS classes."""
+    names = " ".join(name for name in classes if name)
+    attribute = f' class="{names}"' if names else ""
+    return f"<td{attribute}>{html.escape(text)}</td>"
 
 
 def _fmt_meta(value: Any) -> str:
@@ -360,6 +368,12 @@ def _fmt_meta(value: Any) -> str:
     if isinstance(value, list | tuple):
         return json.dumps(value, default=str)
     return str(value)
+
+
+def _name_list(names: list[str], most: int = 20) -> str:
+    if len(names) <= most:
+        return ", ".join(names)
+    return f"{', '.join(names[:most])} and {len(names) - most:,} more"
 
 
 def _note(text: str) -> str:
@@ -397,11 +411,9 @@ def _stats_section(stats: Mapping[str, Any]) -> str:
         for key in keys:
             label, kind = _STATS_FORMAT.get(key, (str(key), "number"))
             value = stats[key]
-            sign = _sign_class(value) if kind == "percent" and key != "exposure" else ""
-            rows.append(
-                f"<tr><th>{html.escape(label)}</th>"
-                f'<td class="num{sign}">{html.escape(_fmt_value(value, kind))}</td></tr>'
-            )
+            sign = _sign_class(value) if key in _SIGNED_STATS else ""
+            cell = _td(_fmt_value(value, kind), "num", sign)
+            rows.append(f"<tr><th>{html.escape(label)}</th>{cell}</tr>")
         parts.append(f"<table><caption>{html.escape(caption)}</caption>{''.join(rows)}</table>")
     parts.append("</div></section>")
     return "".join(parts)
@@ -447,11 +459,13 @@ def _equity_section(times: np.ndarray, values: np.ndarray) -> str:
     if values.size == 1:
         parts.append(_note("The equity curve has a single point: no returns, no drawdown."))
     peak = np.maximum.accumulate(values)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drawdown = np.where(peak > 0.0, values / peak - 1.0, np.nan)
+    # the drawdown is defined from the first positive peak on; the running
+    # peak never falls, so that is one slice and no copy of a long curve
+    first = int(np.searchsorted(peak, 0.0, side="right"))
+    drawdown = values[first:] / peak[first:] - 1.0
+    dd_times = times[first:]
     eq_at = _minmax_positions(values, MAX_POINTS)
-    dd_finite = np.flatnonzero(np.isfinite(drawdown))
-    dd_at = dd_finite[_minmax_positions(drawdown[dd_finite], MAX_POINTS)]
+    dd_at = _minmax_positions(drawdown, MAX_POINTS)
 
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.7, 0.3]
@@ -470,7 +484,7 @@ def _equity_section(times: np.ndarray, values: np.ndarray) -> str:
     )
     fig.add_trace(
         go.Scatter(
-            x=_x_strings(times[dd_at]),
+            x=_x_strings(dd_times[dd_at]),
             y=drawdown[dd_at],
             mode="lines",
             name="drawdown",
@@ -482,11 +496,11 @@ def _equity_section(times: np.ndarray, values: np.ndarray) -> str:
         col=1,
     )
     title = "Equity (UTC)"
-    if dd_finite.size and drawdown[dd_finite].min() < 0.0:
-        trough = dd_finite[np.argmin(drawdown[dd_finite])]
+    trough = int(np.argmin(drawdown)) if drawdown.size else 0
+    if drawdown.size and drawdown[trough] < 0.0:
         fig.add_trace(
             go.Scatter(
-                x=_x_strings(times[[trough]]),
+                x=_x_strings(dd_times[[trough]]),
                 y=drawdown[[trough]],
                 mode="markers",
                 name="max drawdown",
@@ -500,7 +514,7 @@ def _equity_section(times: np.ndarray, values: np.ndarray) -> str:
     if values.size > MAX_POINTS:
         title += f" ({eq_at.size:,} of {values.size:,} points drawn)"
     fig.update_layout(_layout(title={"text": title}, showlegend=False))
-    fig.update_yaxes(title_text="equity", tickformat=",.6~g", row=1, col=1)
+    fig.update_yaxes(title_text="equity", tickformat=",.8~r", row=1, col=1)
     fig.update_yaxes(title_text="drawdown", tickformat=".1%", row=2, col=1)
     parts.append(_figure_html(fig, "finchan-equity", _CHART_HEIGHT["equity"]))
     return "".join(parts) + "</section>"
@@ -528,7 +542,7 @@ def _fill_trace(go: Any, side: str, times: np.ndarray, fills: pd.DataFrame) -> A
             "size": 9,
             "line": {"width": 0.5, "color": "#333"},
         },
-        hovertemplate=f"{side} %{{customdata:,}} @ %{{y:,.6~g}}<extra></extra>",
+        hovertemplate=f"{side} %{{customdata:,}} @ %{{y:,.8~r}}<extra></extra>",
     )
 
 
@@ -555,7 +569,7 @@ def _price_section(prices: Mapping[str, Any], fills: pd.DataFrame) -> str:
         parts.append(
             _note(
                 f"{len(symbols)} symbols; the {MAX_SYMBOLS} with the most fills are drawn, "
-                f"not drawn: {', '.join(hidden)}."
+                f"not drawn: {_name_list(hidden)}."
             )
         )
     price_of = {str(symbol): series for symbol, series in prices.items()}
@@ -572,7 +586,7 @@ def _price_section(prices: Mapping[str, Any], fills: pd.DataFrame) -> str:
                     mode="lines",
                     name="close",
                     line={"color": "#555", "width": 1.2},
-                    hovertemplate="%{y:,.6~g}<extra>close</extra>",
+                    hovertemplate="%{y:,.8~r}<extra>close</extra>",
                 )
             )
             if values.size > MAX_POINTS:
@@ -580,7 +594,10 @@ def _price_section(prices: Mapping[str, Any], fills: pd.DataFrame) -> str:
         group = by_symbol.get(symbol)
         if group is not None:
             times = _utc_ns(f"fills[{symbol!r}].datetime", group["datetime"])
-            order = np.argsort(times, kind="stable")
+            price = group["price"].to_numpy(dtype=np.float64, na_value=np.nan)
+            # a fill without a time or a price has no place on the chart
+            drawable = (times != _NAT) & np.isfinite(price)
+            order = np.flatnonzero(drawable)[np.argsort(times[drawable], kind="stable")]
             if order.size > MAX_FILL_MARKERS:
                 title += f", fill markers: {MAX_FILL_MARKERS:,} of {order.size:,} drawn"
                 order = order[np.linspace(0, order.size - 1, MAX_FILL_MARKERS).round().astype(int)]
@@ -593,7 +610,7 @@ def _price_section(prices: Mapping[str, Any], fills: pd.DataFrame) -> str:
         else:
             title += ", no fills"
         fig.update_layout(_layout(title={"text": title}, hovermode="closest", showlegend=True))
-        fig.update_yaxes(tickformat=",.6~g")
+        fig.update_yaxes(tickformat=",.8~r")
         parts.append(_figure_html(fig, f"finchan-price-{number}", _CHART_HEIGHT["price"]))
     return "".join(parts) + "</section>"
 
@@ -617,6 +634,12 @@ def _monthly_returns(times: np.ndarray, values: np.ndarray) -> tuple[list[int], 
     return years, grid
 
 
+def _heat_label(value: float) -> str:
+    """A month's return in its cell: 1 decimal, 2 below 1 % so 0.04 % is not 0.0 %."""
+    text = f"{value * 100:.1f}%" if abs(value) >= 0.01 else f"{value * 100:.2f}%"
+    return text[1:] if text.startswith("-") and not text.strip("-0.%") else text
+
+
 def _monthly_section(times: np.ndarray, values: np.ndarray) -> str:
     import plotly.graph_objects as go
 
@@ -629,7 +652,7 @@ def _monthly_section(times: np.ndarray, values: np.ndarray) -> str:
     bound = float(np.abs(finite).max()) if finite.size else 0.0
     # a symmetric colour range: 0 is always the neutral middle colour
     bound = bound if bound > 0.0 else 0.01
-    text = [["" if math.isnan(v) else f"{v * 100:.1f}%" for v in row] for row in grid]
+    text = [["" if math.isnan(v) else _heat_label(v) for v in row] for row in grid]
     fig = go.Figure(
         go.Heatmap(
             z=grid,
@@ -643,7 +666,7 @@ def _monthly_section(times: np.ndarray, values: np.ndarray) -> str:
             xgap=2,
             ygap=2,
             hovertemplate="%{y} %{x}: %{z:.2%}<extra></extra>",
-            colorbar={"tickformat": ".0%"},
+            colorbar={"tickformat": ".2~%"},
         )
     )
     fig.update_layout(
@@ -680,7 +703,7 @@ def _trades_section(trades: pd.DataFrame) -> str:
                 f"… {omitted:,} trades omitted …</td></tr>"
             )
         for position, record in enumerate(block.itertuples(index=False, name=None)):
-            cells = [f'<td class="num">{offset + position + 1:,}</td>']
+            cells = [_td(f"{offset + position + 1:,}", "num")]
             for column, value in zip(columns, record):
                 kind = _TRADE_FORMAT.get(column, "number")
                 if column == "exit_time" and _is_missing(value):
@@ -688,9 +711,8 @@ def _trades_section(trades: pd.DataFrame) -> str:
                 else:
                     text = _fmt_value(value, kind)
                 signed = _sign_class(value) if column in ("pnl", "pnl_pct") else ""
-                numeric = kind != "time" and not isinstance(value, str)
-                css = f' class="{"num" if numeric else ""}{signed}"'.replace('=" ', '="')
-                cells.append(f"<td{css}>{html.escape(text)}</td>")
+                numeric = "num" if kind != "time" and not isinstance(value, str) else ""
+                cells.append(_td(text, numeric, signed))
             rows.append(f"<tr>{''.join(cells)}</tr>")
     rows.append("</tbody></table></div>")
     parts.extend(rows)
@@ -803,7 +825,3 @@ def write_report(
     except OSError as exc:
         raise DataError(f"{target}: cannot write the report ({exc.strerror or exc})") from None
     return target
-
-
-# FinchanError is re-exported for callers catching every report failure at once
-_ = FinchanError
