@@ -491,6 +491,17 @@ def test_protective_stop_and_take_profit_together_are_both_accepted_without_shor
     assert broker.portfolio.qty("X") == 0
 
 
+def test_entry_with_its_take_profit_placed_together_is_accepted_without_shorting() -> None:
+    broker = started()
+    run(broker, bar(1, 100.0, 100.0, 100.0, 100.0))
+    entry = broker.submit(Order("X", "BUY", 10))
+    exit_ = broker.submit(Order("X", "SELL", 10, type="LIMIT", limit=120.0))
+    beyond = broker.submit(Order("X", "SELL", 11, type="LIMIT", limit=130.0))
+    assert (entry.status, exit_.status) == (OrderStatus.ACCEPTED, OrderStatus.ACCEPTED)
+    assert beyond.status is OrderStatus.REJECTED
+    assert beyond.reason == "would sell short (X position 10, sell 11); allow_short is off"
+
+
 def test_short_sale_adds_proceeds_to_cash_when_shorting_is_on() -> None:
     broker = started(allow_short=True)
     broker.submit(Order("X", "SELL", 10))

@@ -253,6 +253,7 @@ class SimBroker:
     """
 
     __slots__ = (
+        "_batch_bought",
         "_batch_cash",
         "_batch_pos",
         "_batch_ts",
@@ -325,6 +326,7 @@ class SimBroker:
         self._batch_ts = None
         self._batch_cash = 0.0
         self._batch_pos: dict[str, float] = {}
+        self._batch_bought: dict[str, float] = {}
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -438,16 +440,17 @@ class SimBroker:
             self._batch_ts = self._now
             self._batch_cash = 0.0
             self._batch_pos.clear()
+            self._batch_bought.clear()
         symbol = order.symbol
         pos = self.portfolio.qty(symbol) + self._batch_pos.get(symbol, 0.0)
         qty = order.qty
         buy = order.side is _BUY
         signed = qty if buy else -qty
-        # the no-short rule looks at the position held, not at other orders
-        # decided at the same time: a protective stop and a take-profit for one
-        # position are both accepted; the fill-time check stops the second
-        # from ever opening a short
-        held = self.portfolio.qty(symbol)
+        # the no-short rule looks at the position held plus the buys decided at
+        # the same time, each sell on its own: an entry with its take-profit,
+        # or a protective stop and a take-profit for one position, are all
+        # accepted; the fill-time check stops a second exit from opening a short
+        held = self.portfolio.qty(symbol) + self._batch_bought.get(symbol, 0.0)
         if not buy and not self.allow_short and held - qty < -_QTY_EPS:
             return f"would sell short ({symbol} position {held:g}, sell {qty:g}); allow_short is off"
         otype = order.type
@@ -456,6 +459,8 @@ class SimBroker:
             if ref is None:
                 # nothing to value it with yet: the fill-time check decides
                 self._batch_pos[symbol] = pos + signed - self.portfolio.qty(symbol)
+                if buy:
+                    self._batch_bought[symbol] = self._batch_bought.get(symbol, 0.0) + qty
                 return None
             price = ref.close
         elif otype is _LIMIT:
@@ -472,6 +477,8 @@ class SimBroker:
             )
         self._batch_cash = cash - self.portfolio.cash
         self._batch_pos[symbol] = pos + signed - self.portfolio.qty(symbol)
+        if buy:
+            self._batch_bought[symbol] = self._batch_bought.get(symbol, 0.0) + qty
         return None
 
     def _day_end(self, ts: float) -> float:
