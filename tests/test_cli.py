@@ -205,3 +205,29 @@ def test_the_user_extension_example_runs(tmp_path):
     assert result.stdout == (
         "heartbeats: 27 (Friday 4, Monday 3, Saturday 4, Sunday 4, Thursday 4, Tuesday 4, Wednesday 4)\n"
     )
+
+
+def test_ctrl_c_during_a_backtest_stops_cleanly_with_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from finchan_testing import TEST_EXTS
+
+    path = config(tmp_path, """
+        work_dir: WORK
+        enabled_backtest_exts: [recorder]
+        backtest_exts: {recorder: {echo: true, every_seconds: 1}}
+        dispatcher.backtest: {start_dt: 2020-01-01, end_dt: 2030-01-01}
+    """)
+    proc = subprocess.Popen([sys.executable, "-m", "finchan", "-c", str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(TEST_EXTS)})
+    assert proc.stdout.readline().startswith("load")
+    while not proc.stdout.readline().startswith("timer"):
+        pass  # the backtest is dispatching timer events now
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert out.splitlines()[-2:] == ["exiting", "cleanup recorder"]
+    assert "backtest interrupted" in err

@@ -101,3 +101,18 @@ def test_env_accepts_a_validated_config_and_a_mode_override(tmp_path):
 
     config = validate_config({"work_dir": str(tmp_path)})
     assert Env(config, run_mode="live").run_mode == "live_track"
+
+
+def test_two_runs_of_one_config_dispatch_identical_event_logs(make_env):
+    def event_log(seed):
+        env = make_env({**TIMER_CONFIG, "seed": seed})
+        log = []
+        for name in ("system_event.system_started", "timer_source.timer", "timer_callback.finished",
+                     "system_event.system_will_exit"):
+            env.dispatcher.subscribe(name, lambda e: log.append((e.id, e.name, e.timestamp)))
+        env.run()
+        return log
+
+    first, second = event_log(5), event_log(5)
+    assert first == second and len(first) > 100
+    assert event_log(6) != first
