@@ -1,0 +1,239 @@
+"""The Redis backend: redis-py (``decode_responses=True``) against a real server.
+
+redis-py is imported when a store is opened, never by ``import finchan.kvstore``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from finchan.errors import FinchanError, StoreError
+from finchan.interface.kvstore import AbsKvStore
+from finchan.kvstore._common import wrong_type
+
+__all__ = ["RedisKvStore", "mask_url"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_QUEUED = object()
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***`` (for messages)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _subject(args: tuple[Any, ...]) -> str:
+    """The key (or keys) a command was about, for messages."""
+    return repr(args[0]) if args else ""
+
+
+class _Closed:
+    """Stands for the client of a closed store: every use raises."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def __getattr__(self, name: str) -> Any:
+        raise StoreError(f"{self._url} store is closed")
+
+
+class RedisKvStore(AbsKvStore):
+    """A store in a Redis database (``redis://host:port/db``).
+
+    Parameters
+    ----------
+    url:
+        a redis-py URL (``redis://``, ``rediss://``, ``unix://``); its query
+        string may set redis-py options.
+    prefix:
+        prepended to every key name.
+    timeout:
+        seconds to connect and to wait for a reply.
+
+    Durability and concurrency are the server's: each command is atomic, a
+    pipeline runs in ``MULTI``/``EXEC``; how much survives a server crash
+    depends on its ``appendonly``/``appendfsync`` settings.
+    """
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "",
+                 timeout: float = 10.0) -> None:
+        super().__init__(prefix=prefix)
+        #: the URL the store was opened with
+        self.url = url
+        self._shown = mask_url(url)
+        try:
+            import redis
+        except ImportError:
+            raise StoreError(
+                f"cannot open {self._shown}: redis-py is not installed (pip install redis)"
+            ) from None
+        self._response_error: type[Exception] = redis.ResponseError
+        self._redis_error: type[Exception] = redis.RedisError
+        try:
+            client = redis.Redis.from_url(url, decode_responses=True,
+                                          socket_connect_timeout=timeout, socket_timeout=timeout)
+            client.ping()
+        except (redis.RedisError, ValueError, OSError) as exc:
+            raise StoreError(f"cannot connect to Redis at {self._shown}: {exc}") from None
+        self._r = client
+        # what commands go to: the client, or a redis-py pipeline while one is built
+        self._c = client
+
+    def close(self) -> None:
+        """Close the connections."""
+        if not isinstance(self._r, _Closed):
+            self._r.close()
+            self._r = self._c = _Closed(self._shown)  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<RedisKvStore {self._shown!r} prefix={self.prefix!r}>"
+
+    def _error(self, prim: str, args: tuple[Any, ...], exc: Exception) -> FinchanError:
+        """The finchan error for a redis-py error of primitive ``prim``."""
+        op = prim[1:]
+        if isinstance(exc, self._response_error):
+            text = str(exc)
+            if text.startswith("WRONGTYPE") and args and isinstance(args[0], str):
+                return wrong_type(op, args[0], None, "")
+            return StoreError(f"{op} {_subject(args)}: {text}")
+        return StoreError(f"Redis at {self._shown}: {exc}")
+
+    def _run_pipeline(self, commands: list[tuple[str, tuple[Any, ...]]],
+                      transaction: bool = True) -> list[Any]:
+        pipe = self._r.pipeline(transaction=transaction)
+        builder = copy.copy(self)
+        builder._c = pipe
+        slots: list[Any] = []
+        for prim, args in commands:
+            queued = len(pipe)
+            try:
+                value = getattr(builder, prim)(*args)
+            except FinchanError as exc:
+                value = exc
+            slots.append(_QUEUED if len(pipe) > queued else value)
+        try:
+            replies = iter(pipe.execute(raise_on_error=False))
+        except self._redis_error as exc:
+            raise StoreError(f"Redis at {self._shown}: pipeline failed: {exc}") from None
+        finally:
+            pipe.reset()
+        results: list[Any] = []
+        for (prim, args), slot in zip(commands, slots):
+            if slot is _QUEUED:
+                slot = next(replies)
+                if isinstance(slot, self._redis_error):
+                    slot = self._error(prim, args, slot)
+            results.append(slot)
+        return results
+
+    # -- strings ----------------------------------------------------------------------
+    def _set(self, key: str, value: str, nx: bool, xx: bool, get: bool) -> bool | str | None:
+        return self._c.set(key, value, nx=nx, xx=xx, get=get)
+
+    def _get(self, key: str) -> str | None:
+        return self._c.get(key)
+
+    def _mset(self, pairs: list[tuple[str, str]]) -> bool:
+        return self._c.mset(dict(pairs))
+
+    def _mget(self, keys: list[str]) -> list[str | None]:
+        if not keys:
+            return []
+        return self._c.mget(keys)
+
+    def _setnx(self, key: str, value: str) -> bool:
+        return self._c.setnx(key, value)
+
+    def _delete(self, keys: list[str]) -> int:
+        return self._c.delete(*keys)
+
+    # -- hashes -----------------------------------------------------------------------
+    def _hset(self, key: str, pairs: list[tuple[str, str]]) -> int:
+        # a field given twice counts once either way, so a dict gives Redis's answer
+        return self._c.hset(key, mapping=dict(pairs))
+
+    def _hget(self, key: str, field: str) -> str | None:
+        return self._c.hget(key, field)
+
+    def _hmset(self, key: str, pairs: list[tuple[str, str]]) -> bool:
+        # HMSET replies OK (True), HSET a count; redis-py's hmset() only adds a warning
+        return self._c.execute_command("HMSET", key, *[x for pair in pairs for x in pair])
+
+    def _hmget(self, key: str, fields: list[str]) -> list[str | None]:
+        return self._c.hmget(key, fields)
+
+    def _hgetall(self, key: str) -> dict[str, str]:
+        return self._c.hgetall(key)
+
+    def _hsetnx(self, key: str, field: str, value: str) -> int:
+        return self._c.hsetnx(key, field, value)
+
+    def _hdel(self, key: str, fields: list[str]) -> int:
+        return self._c.hdel(key, *fields)
+
+    def _hexists(self, key: str, field: str) -> bool:
+        return self._c.hexists(key, field)
+
+    def _hkeys(self, key: str) -> list[str]:
+        return self._c.hkeys(key)
+
+    def _hvals(self, key: str) -> list[str]:
+        return self._c.hvals(key)
+
+    def _hlen(self, key: str) -> int:
+        return self._c.hlen(key)
+
+    # -- lists ------------------------------------------------------------------------
+    def _lpop(self, key: str, count: int | None) -> str | list[str] | None:
+        return self._c.lpop(key, count)
+
+    def _rpop(self, key: str, count: int | None) -> str | list[str] | None:
+        return self._c.rpop(key, count)
+
+    def _lpush(self, key: str, values: list[str]) -> int:
+        return self._c.lpush(key, *values)
+
+    def _rpush(self, key: str, values: list[str]) -> int:
+        return self._c.rpush(key, *values)
+
+    def _lset(self, key: str, index: int, value: str) -> bool:
+        return self._c.lset(key, index, value)
+
+    def _lrange(self, key: str, start: int, end: int) -> list[str]:
+        return self._c.lrange(key, start, end)
+
+    def _ltrim(self, key: str, start: int, end: int) -> bool:
+        return self._c.ltrim(key, start, end)
+
+    def _llen(self, key: str) -> int:
+        return self._c.llen(key)
+
+
+def _translated(prim: str, method: _F) -> _F:
+    """Report redis-py's errors as finchan's (WrongTypeError, StoreError)."""
+
+    @functools.wraps(method)
+    def wrapper(self: RedisKvStore, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except self._redis_error as exc:
+            raise self._error(prim, args, exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+for _name in [n for n in vars(RedisKvStore) if n[:1] == "_" and n[1:] in vars(AbsKvStore)]:
+    setattr(RedisKvStore, _name, _translated(_name, getattr(RedisKvStore, _name)))
+del _name
