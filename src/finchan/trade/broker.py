@@ -452,7 +452,9 @@ class SimBroker:
         # accepted; the fill-time check stops a second exit from opening a short
         held = self.portfolio.qty(symbol) + self._batch_bought.get(symbol, 0.0)
         if not buy and not self.allow_short and held - qty < -_QTY_EPS:
-            return f"would sell short ({symbol} position {held:g}, sell {qty:g}); allow_short is off"
+            return (
+                f"would sell short ({symbol} position {held:g}, sell {qty:g}); allow_short is off"
+            )
         otype = order.type
         if otype is _MARKET:
             ref = self._last_bars.get(symbol)
