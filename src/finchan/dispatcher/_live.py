@@ -121,14 +121,10 @@ class LiveDispatcher(Dispatcher):
         loop, wake = self._loop, self._wake
         if loop is None or wake is None or loop.is_closed():
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            wake.set()
-        else:
-            loop.call_soon_threadsafe(wake.set)
+        # always through the self-pipe: from a signal handler (which runs in
+        # the loop's thread while it sleeps in select) a plain wake.set() would
+        # only be seen when the select times out
+        loop.call_soon_threadsafe(wake.set)
 
     # -- run --------------------------------------------------------------------
     def run(self) -> RunSummary:
