@@ -38,6 +38,12 @@ def on_timer(env):
         time.sleep(60)
 
 
+def on_timer_event(event):
+    # when the timer event was due, and when it was dispatched (wall clock in live)
+    if event.env.get_ext_options(ext_name).get("echo"):
+        print(f"due {event.dt.isoformat()} dispatched {event.env.now.isoformat()}", flush=True)
+
+
 def on_exiting(event):
     _note(event.env, "exiting")
 
@@ -47,6 +53,7 @@ def load_finchan_ext(env):
     _note(env, "load")
     env.dispatcher.subscribe(SysEvents.SYSTEM_STARTED, on_started)
     env.dispatcher.subscribe(SysEvents.SYSTEM_EXITING, on_exiting)
+    env.dispatcher.subscribe("timer_source.timer", on_timer_event)
 
 
 def setup(env):
