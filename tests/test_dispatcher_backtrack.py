@@ -371,3 +371,23 @@ def test_trace_process_time_advances_now_by_real_processing_time(make_env):
     env.dispatcher.subscribe("a", slow)
     env.run()
     assert seen[0] >= 0.01
+
+
+def test_source_events_put_in_the_past_run_first_without_moving_the_clock_back(make_env, caplog):
+    env = backtest_env(make_env, time_step=10)
+
+    class Backdating(ListSource):
+        async def gen_events(self, event_queue, limit_dt=None):
+            await super().gen_events(event_queue, limit_dt)
+            if limit_dt.timestamp() - T0 == 20:  # second window: two events dated in the first
+                event_queue.put(Event(self.env, "old", dt=T0 + 8, tag="old-kept"))
+                event_queue.put(Event(self.env, "old", dt=T0 + 1, expire=3, tag="old-expired"))
+
+    env.dispatcher.register_event_source(Backdating(env, [(9, "a"), (12, "a")]))
+    journal = journal_of(env, "a", "old")
+    clock = []
+    env.dispatcher.subscribe("old", lambda e: clock.append(e.env.now_ts - T0))
+    env.run()
+    assert [(t, tag) for t, _, tag in journal] == [(9, "src:a"), (8, "old-kept"), (12, "src:a")]
+    assert clock == [9]  # the late event ran at the current time, 9
+    assert "skipped expired event 'old'" in caplog.text

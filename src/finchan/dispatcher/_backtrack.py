@@ -29,7 +29,7 @@ from collections.abc import Coroutine, Generator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from heapq import heappop, heappush
-from operator import attrgetter
+from operator import attrgetter, length_hint
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -352,24 +352,52 @@ class BackTrackDispatcher(Dispatcher):
         # heap entries put before this window was filled win ties against it
         base = next(self._seq)
         heap = self._heap
+        stopped = 0  # events of the batch not dispatched because the run stopped
+        first = 0
+        if self.trace_process_time or batch[0].timestamp < self._now_ts:
+            # the general path: events already late when the window starts (a
+            # source put them in the past) and processing-time tracing both
+            # need the per-event checks of _dispatch_one
+            limit_slow = (
+                len(batch)
+                if self.trace_process_time
+                else bisect_left(batch, self._now_ts, key=_timestamp)
+            )
+            for position in range(limit_slow):
+                event = batch[position]
+                if heap and heap[0][0] <= event.timestamp:
+                    self._dispatch_heap_before(event.timestamp, base)
+                if self._stop_requested:
+                    stopped = len(batch) - position
+                    break
+                self._dispatch_one(event)
+                self.summary.events += 1
+            first = limit_slow
+        if first < len(batch) and not self._stop_requested:
+            stopped = self._dispatch_in_order(batch if first == 0 else batch[first:], base)
+        if stopped == 0 and not self._stop_requested:
+            self._dispatch_heap_until(limit)
+
+    def _dispatch_in_order(self, batch: list[Event], base: int) -> int:
+        """The hot loop: events in time order, none earlier than now.
+
+        Returns how many were left undispatched because the run stopped.
+        """
+        heap = self._heap
         get_callbacks = self._subscribers.get
         failed = self._callback_failed
-        tracing = self.trace_process_time
-        dispatched = 0
-        for event in batch:
+        events = iter(batch)
+        for event in events:
             ts = event.timestamp
             if heap and heap[0][0] <= ts:
-                dispatched += self._dispatch_heap_before(ts, base)
+                self._dispatch_heap_before(ts, base)
                 if self._stop_requested:
-                    break
-            if ts >= self._now_ts:
-                self._now_ts = ts
-            elif self._is_expired(event):
-                continue
+                    left = length_hint(events) + 1
+                    self.summary.events += len(batch) - left
+                    return left
+            self._now_ts = ts
             callbacks = get_callbacks(event.name)
             if callbacks:
-                if tracing:
-                    self._t0 = perf_counter()
                 for callback in callbacks:
                     try:
                         result = callback(event)
@@ -378,29 +406,25 @@ class BackTrackDispatcher(Dispatcher):
                     else:
                         if result is not None and hasattr(result, "__await__"):
                             self._finish_callback(result, callback, event)
-                if tracing:
-                    self._now_ts += perf_counter() - self._t0
-                    self._t0 = 0.0
-            dispatched += 1
             if self._stop_requested:
-                break
-        self.summary.events += dispatched
-        if not self._stop_requested:
-            self._dispatch_heap_until(limit)
+                left = length_hint(events)
+                self.summary.events += len(batch) - left
+                return left
+        self.summary.events += len(batch)
+        return 0
 
-    def _dispatch_heap_before(self, ts: float, base: int) -> int:
+    def _dispatch_heap_before(self, ts: float, base: int) -> None:
+        """Dispatch the queued events that come before a window event at ``ts``."""
         heap = self._heap
-        dispatched = 0
         while heap:
             head_ts, seq, event = heap[0]
             if head_ts > ts or (head_ts == ts and seq >= base):
                 break
             heappop(heap)
             self._dispatch_one(event)
-            dispatched += 1
+            self.summary.events += 1
             if self._stop_requested:
                 break
-        return dispatched
 
     def _dispatch_heap_until(self, limit: float) -> None:
         heap = self._heap
