@@ -24,6 +24,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finchan.trade.orders import Fill, Order
+from finchan.trade.portfolio import Trade
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -31,36 +34,10 @@ if TYPE_CHECKING:
 
 __all__ = ["FILL_COLUMNS", "ORDER_COLUMNS", "TRADE_COLUMNS", "BacktestResult"]
 
-FILL_COLUMNS = ("datetime", "symbol", "side", "qty", "price", "commission", "order_id")
-ORDER_COLUMNS = (
-    "order_id",
-    "created",
-    "symbol",
-    "side",
-    "qty",
-    "type",
-    "limit",
-    "stop",
-    "tif",
-    "status",
-    "filled_qty",
-    "avg_price",
-    "commission",
-    "reason",
-)
-TRADE_COLUMNS = (
-    "symbol",
-    "side",
-    "qty",
-    "entry_time",
-    "exit_time",
-    "entry_price",
-    "exit_price",
-    "pnl",
-    "pnl_pct",
-    "commission",
-    "bars_held",
-)
+# one definition of each table's columns: the records' own
+FILL_COLUMNS = Fill.COLUMNS
+ORDER_COLUMNS = Order.COLUMNS
+TRADE_COLUMNS = Trade.COLUMNS
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
