@@ -859,38 +859,23 @@ def _append_bars(
     gc.disable()
     try:
         # ts first and the id counter last: zip stops on ts before drawing an id
-        if symbols is None:
-            for t, o, h, lo, c, v, i in zip(ts, opens, highs, lows, closes, volumes, env.event_ids):
-                bar = new(cls)
-                bar.env = env
-                bar.name = name
-                bar.timestamp = t
-                bar.expire = 0
-                bar.id = i
-                bar.symbol = symbol
-                bar.open = o
-                bar.high = h
-                bar.low = lo
-                bar.close = c
-                bar.volume = v
-                append(bar)
-        else:
-            for t, sym, o, h, lo, c, v, i in zip(
-                ts, symbols, opens, highs, lows, closes, volumes, env.event_ids
-            ):
-                bar = new(cls)
-                bar.env = env
-                bar.name = name
-                bar.timestamp = t
-                bar.expire = 0
-                bar.id = i
-                bar.symbol = sym
-                bar.open = o
-                bar.high = h
-                bar.low = lo
-                bar.close = c
-                bar.volume = v
-                append(bar)
+        syms = symbols if symbols is not None else repeat(symbol)
+        for t, sym, o, h, lo, c, v, i in zip(
+            ts, syms, opens, highs, lows, closes, volumes, env.event_ids
+        ):
+            bar = new(cls)
+            bar.env = env
+            bar.name = name
+            bar.timestamp = t
+            bar.expire = 0
+            bar.id = i
+            bar.symbol = sym
+            bar.open = o
+            bar.high = h
+            bar.low = lo
+            bar.close = c
+            bar.volume = v
+            append(bar)
     finally:
         if gc_was_enabled:
             gc.enable()
