@@ -67,6 +67,24 @@ class LiveProcess:
         return out
 
 
+@pytest.fixture(autouse=True)
+def _no_orphans(monkeypatch):
+    """Kill every live subprocess a test started, also when the test failed."""
+    started = []
+    original = LiveProcess.__init__
+
+    def tracking_init(self, args):
+        original(self, args)
+        started.append(self.proc)
+
+    monkeypatch.setattr(LiveProcess, "__init__", tracking_init)
+    yield
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def start_live(tmp_path, **recorder):
     options = {"echo": True, "every_seconds": 1, **recorder}
     path = tmp_path / "live.yml"
