@@ -223,11 +223,16 @@ def test_ctrl_c_during_a_backtest_stops_cleanly_with_130(tmp_path):
     """)
     proc = subprocess.Popen([sys.executable, "-m", "finchan", "-c", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(TEST_EXTS)})
-    assert proc.stdout.readline().startswith("load")
-    while not proc.stdout.readline().startswith("timer"):
-        pass  # the backtest is dispatching timer events now
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        assert proc.stdout.readline().startswith("load")
+        while not proc.stdout.readline().startswith("timer"):
+            pass  # the backtest is dispatching timer events now
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed test must not leave a ten-year backtest running
+            proc.kill()
+            proc.wait(timeout=10)
     assert proc.returncode == 130
     assert out.splitlines()[-2:] == ["exiting", "cleanup recorder"]
     assert "backtest interrupted" in err
