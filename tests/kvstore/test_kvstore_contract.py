@@ -563,6 +563,20 @@ def test_execute_without_raising_returns_errors_in_place(store: AbsKvStore) -> N
     assert results[2] == 1
 
 
+def test_pipeline_runs_of_sets_keep_each_result_order_and_last_write(store: AbsKvStore) -> None:
+    # on Redis, runs of plain SETs travel as one MSET: replies and effects must not change
+    store.rpush("was_a_list", "x")
+    results = (
+        store.pipeline()
+        .set("a", "1").set("b", 2).set("a", "3").set("was_a_list", "now a string")
+        .set("b", "never", nx=True).get("a")
+        .set("c", "4").hset("h", "f", "v").set("d", "5").set("d", "6")
+        .execute()
+    )
+    assert results == [True, True, True, True, None, "3", True, 1, True, True]
+    assert store.mget(["a", "b", "c", "d", "was_a_list"]) == ["3", "2", "4", "6", "now a string"]
+
+
 def test_pipeline_reads_see_its_earlier_writes(store: AbsKvStore) -> None:
     pipe = store.pipeline()
     pipe.hset("h", "f", 1).hget("h", "f").hset("h", "f", 2).hgetall("h").delete("h").hlen("h")

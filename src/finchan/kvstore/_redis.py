@@ -67,8 +67,9 @@ class RedisKvStore(AbsKvStore):
     depends on its ``appendonly``/``appendfsync`` settings.
     """
 
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "",
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "", timeout: float = 10.0
+    ) -> None:
         super().__init__(prefix=prefix)
         #: the URL the store was opened with
         self.url = url
@@ -82,8 +83,9 @@ class RedisKvStore(AbsKvStore):
         self._response_error: type[Exception] = redis.ResponseError
         self._redis_error: type[Exception] = redis.RedisError
         try:
-            client = redis.Redis.from_url(url, decode_responses=True,
-                                          socket_connect_timeout=timeout, socket_timeout=timeout)
+            client = redis.Redis.from_url(
+                url, decode_responses=True, socket_connect_timeout=timeout, socket_timeout=timeout
+            )
             client.ping()
         except (redis.RedisError, ValueError, OSError) as exc:
             raise StoreError(f"cannot connect to Redis at {self._shown}: {exc}") from None
@@ -110,8 +112,24 @@ class RedisKvStore(AbsKvStore):
             return StoreError(f"{op} {_subject(args)}: {text}")
         return StoreError(f"Redis at {self._shown}: {exc}")
 
-    def _run_pipeline(self, commands: list[tuple[str, tuple[Any, ...]]],
-                      transaction: bool = True) -> list[Any]:
+    def _run_pipeline(
+        self, commands: list[tuple[str, tuple[Any, ...]]], transaction: bool = True
+    ) -> list[Any]:
+        # consecutive plain SETs travel as one MSET: the same effect (the last
+        # value of a key wins, any old type is replaced), the same replies
+        # (True each), one command to encode and parse instead of many
+        grouped = _group_plain_sets(commands)
+        if len(grouped) == len(commands):
+            return self._run_commands(commands, transaction)
+        results = self._run_commands([(prim, args) for prim, args, _ in grouped], transaction)
+        expanded: list[Any] = []
+        for (_, _, count), result in zip(grouped, results):
+            expanded.extend([result] * count if count > 1 else [result])
+        return expanded
+
+    def _run_commands(
+        self, commands: list[tuple[str, tuple[Any, ...]]], transaction: bool
+    ) -> list[Any]:
         pipe = self._r.pipeline(transaction=transaction)
         builder = copy.copy(self)
         builder._c = pipe
@@ -219,6 +237,32 @@ class RedisKvStore(AbsKvStore):
 
     def _llen(self, key: str) -> int:
         return self._c.llen(key)
+
+
+def _is_plain_set(command: tuple[str, tuple[Any, ...]]) -> bool:
+    prim, args = command
+    return prim == "_set" and not any(args[2:])  # no nx, xx or get
+
+
+def _group_plain_sets(
+    commands: list[tuple[str, tuple[Any, ...]]],
+) -> list[tuple[str, tuple[Any, ...], int]]:
+    """Commands with runs of plain SETs folded into MSETs: (prim, args, commands it stands for)."""
+    grouped: list[tuple[str, tuple[Any, ...], int]] = []
+    i, n = 0, len(commands)
+    while i < n:
+        j = i
+        while j < n and _is_plain_set(commands[j]):
+            j += 1
+        if j - i > 1:
+            pairs = [commands[k][1][:2] for k in range(i, j)]
+            grouped.append(("_mset", (pairs,), j - i))
+            i = j
+        else:
+            prim, args = commands[i]
+            grouped.append((prim, args, 1))
+            i += 1
+    return grouped
 
 
 def _translated(prim: str, method: _F) -> _F:
