@@ -44,8 +44,9 @@ _REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SQLITE_OPTIONS = ("synchronous", "timeout")
 
 
-def open_store(url: str | os.PathLike[str], *, prefix: str = "",
-               base_dir: str | os.PathLike[str] | None = None) -> AbsKvStore:
+def open_store(
+    url: str | os.PathLike[str], *, prefix: str = "", base_dir: str | os.PathLike[str] | None = None
+) -> AbsKvStore:
     """Open the store at ``url``.
 
     Parameters
@@ -86,8 +87,9 @@ def open_store(url: str | os.PathLike[str], *, prefix: str = "",
     )
 
 
-def _open_sqlite(path: str, query: str, prefix: str,
-                 base_dir: str | os.PathLike[str] | None, url: str) -> SqliteKvStore:
+def _open_sqlite(
+    path: str, query: str, prefix: str, base_dir: str | os.PathLike[str] | None, url: str
+) -> SqliteKvStore:
     if not path:
         raise StoreError(f"kvstore URL {url!r}: no database file given")
     options: dict[str, str] = {}
@@ -97,8 +99,10 @@ def _open_sqlite(path: str, query: str, prefix: str,
         raise StoreError(f"kvstore URL {url!r}: malformed options {query!r}") from None
     for name, value in pairs:
         if name not in _SQLITE_OPTIONS:
-            raise StoreError(f"kvstore URL {url!r}: unknown option {name!r} "
-                             f"(SQLite takes {', '.join(_SQLITE_OPTIONS)})")
+            raise StoreError(
+                f"kvstore URL {url!r}: unknown option {name!r} "
+                f"(SQLite takes {', '.join(_SQLITE_OPTIONS)})"
+            )
         options[name] = value
     try:
         timeout = float(options.get("timeout", 30.0))
@@ -107,5 +111,6 @@ def _open_sqlite(path: str, query: str, prefix: str,
     file = Path(path).expanduser()
     if not file.is_absolute() and base_dir is not None:
         file = Path(base_dir).expanduser() / file
-    return SqliteKvStore(file, prefix=prefix, synchronous=options.get("synchronous", "full"),
-                         timeout=timeout)
+    return SqliteKvStore(
+        file, prefix=prefix, synchronous=options.get("synchronous", "full"), timeout=timeout
+    )

@@ -50,8 +50,9 @@ class MemoryKvStore(AbsKvStore):
     def __repr__(self) -> str:
         return f"<MemoryKvStore prefix={self.prefix!r}>"
 
-    def _run_pipeline(self, commands: list[tuple[str, tuple[Any, ...]]],
-                      transaction: bool = True) -> list[Any]:
+    def _run_pipeline(
+        self, commands: list[tuple[str, tuple[Any, ...]]], transaction: bool = True
+    ) -> list[Any]:
         results: list[Any] = []
         with self._lock:
             for prim, args in commands:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from finchan.errors import FinchanError, StoreError
 from finchan.interface.kvstore import AbsKvStore
-from finchan.kvstore._common import wrong_type
+from finchan.kvstore._common import group_plain_sets, wrong_type
 
 __all__ = ["RedisKvStore", "mask_url"]
 
@@ -115,10 +115,8 @@ class RedisKvStore(AbsKvStore):
     def _run_pipeline(
         self, commands: list[tuple[str, tuple[Any, ...]]], transaction: bool = True
     ) -> list[Any]:
-        # consecutive plain SETs travel as one MSET: the same effect (the last
-        # value of a key wins, any old type is replaced), the same replies
-        # (True each), one command to encode and parse instead of many
-        grouped = _group_plain_sets(commands)
+        # consecutive plain SETs travel as one MSET (see group_plain_sets)
+        grouped = group_plain_sets(commands)
         if len(grouped) == len(commands):
             return self._run_commands(commands, transaction)
         results = self._run_commands([(prim, args) for prim, args, _ in grouped], transaction)
@@ -237,32 +235,6 @@ class RedisKvStore(AbsKvStore):
 
     def _llen(self, key: str) -> int:
         return self._c.llen(key)
-
-
-def _is_plain_set(command: tuple[str, tuple[Any, ...]]) -> bool:
-    prim, args = command
-    return prim == "_set" and not any(args[2:])  # no nx, xx or get
-
-
-def _group_plain_sets(
-    commands: list[tuple[str, tuple[Any, ...]]],
-) -> list[tuple[str, tuple[Any, ...], int]]:
-    """Commands with runs of plain SETs folded into MSETs: (prim, args, commands it stands for)."""
-    grouped: list[tuple[str, tuple[Any, ...], int]] = []
-    i, n = 0, len(commands)
-    while i < n:
-        j = i
-        while j < n and _is_plain_set(commands[j]):
-            j += 1
-        if j - i > 1:
-            pairs = [commands[k][1][:2] for k in range(i, j)]
-            grouped.append(("_mset", (pairs,), j - i))
-            i = j
-        else:
-            prim, args = commands[i]
-            grouped.append((prim, args, 1))
-            i += 1
-    return grouped
 
 
 def _translated(prim: str, method: _F) -> _F:

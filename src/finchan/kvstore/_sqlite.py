@@ -35,7 +35,7 @@ from typing import Any
 
 from finchan.errors import FinchanError, StoreError
 from finchan.interface.kvstore import AbsKvStore
-from finchan.kvstore._common import HASH, LIST, STRING, clip_range, wrong_type
+from finchan.kvstore._common import HASH, LIST, STRING, clip_range, group_plain_sets, wrong_type
 
 __all__ = ["SqliteKvStore"]
 
@@ -58,19 +58,25 @@ _SCHEMA = (
 # Statements are constants so sqlite3's statement cache prepares each once.
 _TYPE = "SELECT type FROM finchan_kv WHERE key = ?"
 _GET = "SELECT type, value FROM finchan_kv WHERE key = ?"
-_SET = ("INSERT INTO finchan_kv (key, type, value) VALUES (?1, 0, ?2) "
-        "ON CONFLICT (key) DO UPDATE SET value = ?2 WHERE type = 0")
+_SET = (
+    "INSERT INTO finchan_kv (key, type, value) VALUES (?1, 0, ?2) "
+    "ON CONFLICT (key) DO UPDATE SET value = ?2 WHERE type = 0"
+)
 _SETNX = "INSERT INTO finchan_kv (key, type, value) VALUES (?, 0, ?) ON CONFLICT (key) DO NOTHING"
 _RETYPE = "UPDATE finchan_kv SET type = 0, value = ? WHERE key = ?"
-_MGET = ("SELECT kv.type, kv.value FROM json_each(?) AS j "
-         "LEFT JOIN finchan_kv AS kv ON kv.key = j.value ORDER BY j.key")
+_MGET = (
+    "SELECT kv.type, kv.value FROM json_each(?) AS j "
+    "LEFT JOIN finchan_kv AS kv ON kv.key = j.value ORDER BY j.key"
+)
 _NEW_KEY = "INSERT INTO finchan_kv (key, type) VALUES (?, ?)"
 _DEL_KEY = "DELETE FROM finchan_kv WHERE key = ?"
 _DEL_KEY_RETURNING = "DELETE FROM finchan_kv WHERE key = ? RETURNING type"
 
 _HGET = "SELECT value FROM finchan_hash WHERE key = ? AND field = ?"
-_HMGET = ("SELECT h.value FROM json_each(?2) AS j LEFT JOIN finchan_hash AS h "
-          "ON h.key = ?1 AND h.field = j.value ORDER BY j.key")
+_HMGET = (
+    "SELECT h.value FROM json_each(?2) AS j LEFT JOIN finchan_hash AS h "
+    "ON h.key = ?1 AND h.field = j.value ORDER BY j.key"
+)
 _HGETALL = "SELECT field, value FROM finchan_hash WHERE key = ?"
 _HKEYS = "SELECT field FROM finchan_hash WHERE key = ?"
 _HVALS = "SELECT value FROM finchan_hash WHERE key = ?"
@@ -136,8 +142,12 @@ class _Write:
                 raise
         store._depth += 1
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         store = self._store
         store._depth -= 1
         try:
@@ -171,8 +181,14 @@ class SqliteKvStore(AbsKvStore):
         seconds to wait for another process's write lock.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, prefix: str = "",
-                 synchronous: str = "full", timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        prefix: str = "",
+        synchronous: str = "full",
+        timeout: float = 30.0,
+    ) -> None:
         super().__init__(prefix=prefix)
         #: the database file
         self.path = os.fspath(path)
@@ -186,8 +202,9 @@ class SqliteKvStore(AbsKvStore):
         self._depth = 0
         self._write = _Write(self)
         try:
-            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from None
         try:
@@ -210,18 +227,21 @@ class SqliteKvStore(AbsKvStore):
     def _failure(self, exc: sqlite3.Error) -> _Failure:
         return _Failure(f"SQLite store {self.path}: {exc}")
 
-    def _run_pipeline(self, commands: list[tuple[str, tuple[Any, ...]]],
-                      transaction: bool = True) -> list[Any]:
+    def _run_pipeline(
+        self, commands: list[tuple[str, tuple[Any, ...]]], transaction: bool = True
+    ) -> list[Any]:
         results: list[Any] = []
         try:
             with self._write:
-                for prim, args in commands:
+                # runs of plain SETs as one MSET: one executemany (see group_plain_sets)
+                for prim, args, count in group_plain_sets(commands):
                     try:
-                        results.append(getattr(self, prim)(*args))
+                        result = getattr(self, prim)(*args)
                     except _Failure:
                         raise
                     except FinchanError as exc:
-                        results.append(exc)
+                        result = exc
+                    results.extend([result] * count if count > 1 else [result])
         except sqlite3.Error as exc:
             raise self._failure(exc) from None
         return results
@@ -299,12 +319,16 @@ class SqliteKvStore(AbsKvStore):
         try:
             with self._write:
                 if self._xmany(_SET, pairs).rowcount != len(pairs):
-                    # some keys held a hash or a list: turn them into strings
+                    # some keys held a hash or a list: write the pairs again in
+                    # order, turning those keys into strings (the last value of
+                    # a key repeated in pairs wins, as in Redis)
                     for key, value in pairs:
                         held = self._x(_TYPE, (key,)).fetchone()[0]
                         if held != _STR:
                             self._drop_items(key, held)
                             self._x(_RETYPE, (value, key))
+                        else:
+                            self._x(_SET, (key, value))
         except sqlite3.Error as exc:
             raise self._failure(exc) from None
         return True
@@ -472,8 +496,7 @@ class SqliteKvStore(AbsKvStore):
             if len(values) == 1:
                 with self._lock:
                     # one statement when the list has items (so it is a list)
-                    rows = self._x(_LPUSH_ONE if head else _RPUSH_ONE,
-                                   (key, values[0])).fetchall()
+                    rows = self._x(_LPUSH_ONE if head else _RPUSH_ONE, (key, values[0])).fetchall()
                 if rows:
                     return rows[0][0]
             with self._write:
@@ -609,8 +632,10 @@ def _prepare(conn: sqlite3.Connection, synchronous: str, timeout: float) -> None
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
         elif version != _SCHEMA_VERSION:
-            raise StoreError(f"kvstore schema version {version} is not supported "
-                             f"(this finchan reads version {_SCHEMA_VERSION})")
+            raise StoreError(
+                f"kvstore schema version {version} is not supported "
+                f"(this finchan reads version {_SCHEMA_VERSION})"
+            )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
