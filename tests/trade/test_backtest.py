@@ -254,3 +254,15 @@ def test_result_save_and_html(tmp_path):
     equity = pd.read_csv(out / "equity.csv")
     assert list(equity.columns) == ["datetime", "equity"] and len(equity) == 3000
     assert equity.datetime.iloc[0] == "2020-01-01T00:00:00"
+
+
+def test_vectorised_style_gives_the_same_fills_as_the_incremental_one():
+    from finchan.trade.examples import VectorSmaCross
+
+    bars = make_bars(20_000)
+    incremental = backtest(SmaCross, {"SYN": bars}, cash=1e6)
+    vectorised = backtest(VectorSmaCross, {"SYN": bars}, cash=1e6, params={"closes": bars["close"].to_numpy()})
+    assert reference_csv(vectorised.fills) == reference_csv(incremental.fills)
+    assert len(incremental.fills) == 747 and round(vectorised.final_equity, 2) == 1_001_763.30
+    with pytest.raises(Exception, match="needs the run's closes"):
+        backtest(VectorSmaCross, {"SYN": make_bars(100)})

@@ -78,7 +78,7 @@ def backtest(
     >>> from finchan.trade.examples import SmaCross
     >>> result = backtest(SmaCross, {"SYN": make_bars(2_000)}, cash=1_000_000)
     >>> len(result.fills), round(result.final_equity, 2)
-    (72, 999767.39)
+    (76, 999332.95)
     """
     from finchan.env import Env
     from finchan.errors import ConfigError
