@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta
 from heapq import heappop, heappush
 from operator import attrgetter, length_hint
 from time import perf_counter
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from finchan._time import from_timestamp, to_timestamp
@@ -199,7 +200,7 @@ class BackTrackDispatcher(Dispatcher):
     # -- awaitables -----------------------------------------------------------
     def _drive(self, awaitable: Any) -> Any:
         """Run an awaitable to completion; no event loop unless it really suspends."""
-        if asyncio.iscoroutine(awaitable):
+        if type(awaitable) is CoroutineType or asyncio.iscoroutine(awaitable):
             try:
                 first = awaitable.send(None)
             except StopIteration as stop:
