@@ -65,7 +65,7 @@ def test_quick_bench_sma_engines_produce_the_same_fills(quick_run: QuickRun) -> 
     rows = quick_run.table("sma_cross")
     engines = [(row["engine"], row["style"].split(" (")[0]) for row in rows]
     assert engines[:2] == [("finchan", "incremental indicators"), ("finchan", "vectorised indicators")]
-    assert {"backtrader", "backtesting.py"} <= {engine for engine, _ in engines}  # the bench extra is installed here
+    assert {"backtrader", "backtesting.py"} <= {engine for engine, _ in engines}  # both peers are test dependencies
     assert {row["bars"] for row in rows} == {"20,000"}
     assert [row["same fills"] for row in rows] == ["yes"] * len(rows)
     assert len({row["fills"] for row in rows}) == 1
