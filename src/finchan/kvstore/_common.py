@@ -30,11 +30,6 @@ def clip_range(start: int, end: int, length: int) -> tuple[int, int]:
     return start, end
 
 
-def _is_plain_set(command: tuple[str, tuple[Any, ...]]) -> bool:
-    prim, args = command
-    return prim == "_set" and not any(args[2:])  # no nx, xx or get
-
-
 def group_plain_sets(
     commands: list[tuple[str, tuple[Any, ...]]],
 ) -> list[tuple[str, tuple[Any, ...], int]]:
@@ -43,20 +38,29 @@ def group_plain_sets(
     A run of SETs without nx/xx/get has the effect of one MSET (the last value
     of a key wins, a key of another type becomes a string) and the same
     replies (True each), at the cost of one command instead of many: what
-    pipelines are for.
+    pipelines are for. One pass, no call per command: it runs for every
+    buffered command of every pipeline.
     """
     grouped: list[tuple[str, tuple[Any, ...], int]] = []
-    i, n = 0, len(commands)
-    while i < n:
-        j = i
-        while j < n and _is_plain_set(commands[j]):
-            j += 1
-        if j - i > 1:
-            pairs = [commands[k][1][:2] for k in range(i, j)]
-            grouped.append(("_mset", (pairs,), j - i))
-            i = j
-        else:
-            prim, args = commands[i]
-            grouped.append((prim, args, 1))
-            i += 1
+    run: list[tuple[str, str]] = []
+    for command in commands:
+        prim, args = command
+        # _set's args are (key, value, nx, xx, get)
+        if prim == "_set" and not (args[2] or args[3] or args[4]):
+            run.append((args[0], args[1]))
+            continue
+        if run:
+            _flush(run, grouped)
+            run = []
+        grouped.append((prim, args, 1))
+    if run:
+        _flush(run, grouped)
     return grouped
+
+
+def _flush(run: list[tuple[str, str]], grouped: list[tuple[str, tuple[Any, ...], int]]) -> None:
+    if len(run) == 1:
+        key, value = run[0]
+        grouped.append(("_set", (key, value, False, False, False), 1))
+    else:
+        grouped.append(("_mset", (run,), len(run)))
