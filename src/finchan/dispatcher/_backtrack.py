@@ -265,9 +265,6 @@ class BackTrackDispatcher(Dispatcher):
                 if source in self._sources:
                     self._stop_source(source)
 
-    def _stop_source_while_running(self, source: AbsEventSource) -> None:
-        self._stop_source(source)
-
     def _resolve_start(self) -> float:
         if self._start_ts is not None:
             return self._start_ts

@@ -13,8 +13,9 @@ usually in an extension's ``load_finchan_ext``. The dispatcher calls
   source is stopped (the task is cancelled at the end of the run). A source
   fed by another thread calls ``event_queue.put_threadsafe(event)``.
 
-``event_queue.put(event)`` may be called plainly or awaited (``await
-event_queue.put(event)``, as with an ``asyncio.Queue``); both work.
+``event_queue.put(event)`` is a plain call in both modes: it never blocks
+and returns nothing (do not ``await`` it as with an ``asyncio.Queue``). In
+backtest it is ``list.append`` itself.
 
 Sources that already hold sorted history may instead implement the faster
 :meth:`AbsEventSource.events_until`, which hands the dispatcher a whole list
@@ -37,7 +38,7 @@ class EventQueue(Protocol):
     """What a source puts its events into."""
 
     def put(self, event: Event) -> Any:
-        """Queue ``event``; plain call or ``await``, both work."""
+        """Queue ``event`` (a plain call, never awaited)."""
 
     def put_threadsafe(self, event: Event) -> None:
         """Queue ``event`` from another thread (live mode)."""

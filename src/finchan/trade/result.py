@@ -48,6 +48,15 @@ def _to_utc(values: Any) -> Any:
     return pd.to_datetime(pd.Series(values, dtype="float64") * 1e9, unit="ns", utc=True)
 
 
+def _utc_index(seconds: Any) -> Any:
+    """A DatetimeIndex (UTC, named ``datetime``) for an array of POSIX seconds."""
+    import pandas as pd
+
+    return pd.DatetimeIndex(
+        pd.to_datetime((seconds * 1e9).astype("int64"), utc=True), name="datetime"
+    )
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -110,10 +119,7 @@ class BacktestResult:
             # several symbols at one time: keep the equity after the last of them
             last = np.append(times[1:] != times[:-1], True)
             times, values = times[last], values[last]
-        index = pd.DatetimeIndex(
-            pd.to_datetime((times * 1e9).astype("int64"), utc=True), name="datetime"
-        )
-        return pd.Series(values.copy(), index=index, name="equity")
+        return pd.Series(values.copy(), index=_utc_index(times), name="equity")
 
     def prices(self) -> dict[str, pd.Series]:
         """Close per symbol, one value per bar (empty if prices were not recorded)."""
@@ -122,10 +128,7 @@ class BacktestResult:
 
         out = {}
         for symbol, (times, closes) in sorted(self._account.prices.items()):
-            t = np.frombuffer(times, dtype="float64")
-            index = pd.DatetimeIndex(
-                pd.to_datetime((t * 1e9).astype("int64"), utc=True), name="datetime"
-            )
+            index = _utc_index(np.frombuffer(times, dtype="float64"))
             out[symbol] = pd.Series(
                 np.frombuffer(closes, dtype="float64").copy(), index=index, name=symbol
             )
