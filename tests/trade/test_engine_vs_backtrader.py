@@ -126,7 +126,7 @@ def _on_backtrader(cls: type[Strategy]) -> type[Strategy]:
 
 
 def _run_backtrader(cls: type[Strategy], frames: dict[str, pd.DataFrame], params: dict | None = None,
-                    slip_perc: float = 0.0) -> tuple[list[tuple], float]:
+                    slip_perc: float = 0.0, in_order: bool = False) -> tuple[list[tuple], float]:
     fills: list[Fill] = []
 
     class Host(bt.Strategy):
@@ -164,7 +164,8 @@ def _run_backtrader(cls: type[Strategy], frames: dict[str, pd.DataFrame], params
     if slip_perc:
         cerebro.broker.set_slippage_perc(slip_perc)
     cerebro.run()
-    return _by_time([_row(f) for f in fills]), cerebro.broker.getvalue()
+    rows = [_row(f) for f in fills]
+    return (rows if in_order else _by_time(rows)), cerebro.broker.getvalue()
 
 
 def _row(fill: Fill) -> tuple:
@@ -236,6 +237,84 @@ def test_tight_brackets_on_volatile_bars_match_backtrader_with_quirks_and_slippa
     assert round(result.final_equity, 2) == round(their_equity, 2)
     # finchan's own rule (a slipped price never leaves the bar) gives other prices
     assert _finchan_rows(backtest(Breakout, frames, **options)) != theirs
+
+
+# -- an all-in rotation over several symbols, both engines ---------------------------------------
+
+
+class Rotation(Strategy):
+    """Every ``every`` days hold only the symbol with the best ``lookback`` momentum, all in.
+
+    Decided on the last symbol's bar of a day: sell the holding, buy the new
+    one with ``invest`` of the equity. The buy needs the sale's cash, so it
+    fills only if the orders of all symbols at one time meet their bars in
+    submission order.
+    """
+
+    params = {"lookback": 10, "every": 5, "invest": 0.9}
+
+    def on_start(self) -> None:
+        self.closes: dict[str, list[float]] = {}
+        self.days = 0
+        self.held: str | None = None
+
+    def on_bar(self, bar: Bar) -> None:
+        self.closes.setdefault(bar.symbol, []).append(bar.close)
+        if bar.symbol != "INITECH":  # the last symbol of the feed: the day is complete
+            return
+        self.days += 1
+        n = self.params.lookback
+        if self.days <= n or self.days % self.params.every:
+            return
+        best = max(sorted(self.closes), key=lambda s: self.closes[s][-1] / self.closes[s][-1 - n])
+        if best == self.held:
+            return
+        if self.held is not None and self.position(self.held):
+            self.sell(self.held, self.position(self.held))
+        close = self.closes[best][-1]
+        self.buy(best, float(int(self.equity * self.params.invest / close)))
+        self.held = best
+
+
+def _rotation_frames() -> dict[str, pd.DataFrame]:
+    return {symbol: make_data.daily_bars(400, seed + 7, first, drift, volatility=0.025)
+            for symbol, (seed, first, drift) in make_data.SYMBOLS.items()}
+
+
+def test_all_in_rotation_over_three_symbols_matches_backtrader_fill_by_fill():
+    frames = _rotation_frames()
+    result = backtest(Rotation, frames, cash=CASH, commission=RATE,
+                      data_options={"timeframe": "1D"})
+    ours = [_row(f) for f in result._account.broker.fills]  # execution order, not sorted
+    theirs, their_equity = _run_backtrader(Rotation, frames, in_order=True)
+    orders = result.orders
+    assert not (orders["status"] == "REJECTED").any()
+    assert len(ours) == 71
+    assert ours == theirs
+    assert round(result.final_equity, 2) == round(their_equity, 2) == 57_600.37
+    # the sale comes before the buy it pays for, even when the bought symbol's
+    # bar is dispatched first (ACME before GLOBEX before INITECH in the feed)
+    pairs = [(a, b) for a, b in zip(ours, ours[1:], strict=False) if a[0] == b[0]]
+    assert all(a[2] == "SELL" and b[2] == "BUY" for a, b in pairs)
+    assert len(pairs) == 35
+    assert sum(b[1] < a[1] for a, b in pairs) == 16
+
+
+class _SymbolBySymbol(Rotation):
+    def on_start(self) -> None:
+        super().on_start()
+        self.broker.bars_at = None  # the old rule: each symbol's orders at its own bar
+
+
+def test_rotation_matched_symbol_by_symbol_loses_the_buys_that_come_first():
+    # what the rule above fixes: a buy whose bar comes before the sale's is
+    # rejected for the cash the sale had not yet freed
+    result = backtest(_SymbolBySymbol, _rotation_frames(), cash=CASH, commission=RATE,
+                      data_options={"timeframe": "1D"})
+    rejected = result.orders[result.orders["status"] == "REJECTED"]
+    assert len(rejected) == 14
+    assert rejected["reason"].str.startswith("insufficient cash at fill").all()
+    assert len(result.fills) == 44
 
 
 # -- the reference SMA cross, both engines -------------------------------------------------------

@@ -50,9 +50,20 @@ class SimAccount:
         #: symbol -> (times, closes) of its bars, when record_prices
         self.prices: dict[str, tuple[array, array]] = {}
         self._record_prices = record_prices
+        if broker.bars_at is None:
+            broker.bars_at = self._bars_at
         #: the bar handler subscribed to bar events (prepended: the broker matches first)
         self.on_bar = self._make_bar_handler()
         env.dispatcher.subscribe(BAR_EVENT, self.on_bar, prepend=True)
+
+    def _bars_at(self, ts: float) -> list[Any]:
+        # the bars of one time from every source that can tell (BarFeed.bars_at)
+        out: list[Any] = []
+        for source in self.env.dispatcher.event_sources:
+            bars_at = getattr(source, "bars_at", None)
+            if bars_at is not None:
+                out.extend(bars_at(ts))
+        return out
 
     def _make_bar_handler(self) -> Callable[[Bar], None]:
         # a closure over locals: it runs once per bar, and a closure's variables

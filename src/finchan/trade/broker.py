@@ -259,6 +259,8 @@ class SimBroker:
         "_batch_ts",
         "_books",
         "_close_mode",
+        "_group_symbols",
+        "_group_ts",
         "_comm",
         "_ids",
         "_last_bars",
@@ -269,6 +271,7 @@ class SimBroker:
         "_tz",
         "_volume_limit",
         "allow_short",
+        "bars_at",
         "check_submit",
         "fill_at",
         "fills",
@@ -327,6 +330,13 @@ class SimBroker:
         self._batch_cash = 0.0
         self._batch_pos: dict[str, float] = {}
         self._batch_bought: dict[str, float] = {}
+        #: ``bars_at(ts)``: the bars of every symbol at time ``ts`` (the bar
+        #: source's, set by SimAccount), so that the orders of several symbols
+        #: meet the bars of one time together; None: symbol by symbol
+        self.bars_at: Callable[[float], Sequence[Any]] | None = None
+        # the time whose bars met the orders of all symbols at once, and those symbols
+        self._group_ts = -_INF
+        self._group_symbols: set[str] = set()
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -498,6 +508,12 @@ class SimBroker:
         is a ``DAY`` order and ``bar`` opens on a later day, then fills (fully,
         or partially under ``volume_limit``) if the bar reaches its price.
         Returns the notices of this bar, an empty tuple when nothing happened.
+
+        When several symbols have open orders and :attr:`bars_at` is set, the
+        first such bar of a time matches the open orders of every symbol with
+        a bar at that time, in submission order across symbols (backtrader's
+        rule), and returns all their notices; the later bars of that time
+        then only mark the portfolio.
         """
         symbol = bar.symbol
         self._now = bar.timestamp
@@ -506,60 +522,27 @@ class SimBroker:
         if book is None:
             self.portfolio.mark(symbol, bar.close)
             return _NO_NOTICES
-        notices = self._match_book(book, bar)
+        books = self._books
+        if bar.timestamp == self._group_ts and symbol in self._group_symbols:
+            # its orders already met this bar, with the other symbols' of its time
+            notices: Sequence[Notice] = _NO_NOTICES
+        elif len(books) > 1 and self.bars_at is not None:
+            notices = self._match_group(bar, self.bars_at(bar.timestamp))
+        else:
+            notices = self._match_book(book, bar)
         self.portfolio.mark(symbol, bar.close)
         return notices
 
     def _match_book(self, book: list[Order], bar: Any) -> Sequence[Notice]:
-        ts = bar.timestamp
-        notices: list[Notice] | None = None
-        closed = False
+        notices: list[Notice] = []
         volume_limit = self._volume_limit
-        quirks = self._quirks
         # what the orders of this symbol may still take from this bar; under
         # backtrader_quirks each order may take it all (FixedBarPerc)
         cap = _INF if volume_limit is None else _volume_cap(bar.volume, volume_limit)
+        closed = False
+        match = self._match_order
         for order in book:
-            if ts <= order.created_ts:
-                continue
-            if ts >= order._expires:
-                if order._expires == -_INF:
-                    order._expires = self._day_end(ts)
-                else:
-                    order.status = OrderStatus.EXPIRED
-                    order.reason = "day order expired"
-                    if notices is None:
-                        notices = []
-                    notices.append(Notice(order, OrderStatus.EXPIRED, None))
-                    closed = True
-                    continue
-            price = self._price(order, bar)
-            if price is None:
-                continue
-            if notices is None:
-                notices = []
-            qty = order.qty - order.filled_qty
-            if order.type is _MARKET and self._close_mode:
-                ref = order._ref_bar
-                if volume_limit is not None:
-                    avail = cap if quirks else _volume_cap(ref.volume, volume_limit)
-                    if qty > avail:
-                        qty = avail
-                if qty > 0.0:
-                    self._execute(order, qty, price, ref.timestamp, notices)
-                if order.is_open and not quirks:
-                    # it trades the close it was decided on or nothing: what
-                    # the volume limit left over is not carried to later bars
-                    order.status = OrderStatus.CANCELLED
-                    order.reason = "unfilled at the close (volume_limit)"
-                    notices.append(Notice(order, OrderStatus.CANCELLED, None))
-            else:
-                if qty > cap:
-                    qty = cap
-                if qty > 0.0:
-                    filled = self._execute(order, qty, price, ts, notices)
-                    if not quirks:
-                        cap -= filled
+            cap = match(order, bar, cap, notices)
             if not order.is_open:
                 closed = True
         if closed:
@@ -567,6 +550,83 @@ class SimBroker:
             if not book:
                 del self._books[bar.symbol]
         return notices if notices else _NO_NOTICES
+
+    def _match_group(self, bar: Any, peers: Sequence[Any]) -> Sequence[Notice]:
+        # backtrader's rule for orders of several symbols meeting bars of one
+        # time: one pass over the open orders in submission order, each
+        # against its own symbol's bar, so the cash a sale frees is there for
+        # a buy submitted after it whatever the order of the bars
+        ts = bar.timestamp
+        bars = {b.symbol: b for b in peers if b.timestamp == ts}
+        bars[bar.symbol] = bar
+        books = self._books
+        if self._group_ts != ts:
+            self._group_ts = ts
+            self._group_symbols = set()
+        done = self._group_symbols
+        # a symbol whose orders met this time's bar already is not matched twice
+        symbols = [s for s in books if s in bars and s not in done]
+        done.update(symbols)
+        orders = sorted((o for s in symbols for o in books[s]), key=_order_id)
+        volume_limit = self._volume_limit
+        caps: dict[str, float] = {}
+        notices: list[Notice] = []
+        match = self._match_order
+        for order in orders:
+            symbol = order.symbol
+            sbar = bars[symbol]
+            cap = caps.get(symbol)
+            if cap is None:
+                cap = _INF if volume_limit is None else _volume_cap(sbar.volume, volume_limit)
+            caps[symbol] = match(order, sbar, cap, notices)
+        for symbol in symbols:
+            book = books[symbol]
+            book[:] = [o for o in book if o.is_open]
+            if not book:
+                del books[symbol]
+        return notices if notices else _NO_NOTICES
+
+    def _match_order(self, order: Order, bar: Any, cap: float, notices: list[Notice]) -> float:
+        """Expire, trigger or fill one order on ``bar``; return the volume left for its symbol."""
+        ts = bar.timestamp
+        if ts <= order.created_ts:
+            return cap
+        if ts >= order._expires:
+            if order._expires == -_INF:
+                order._expires = self._day_end(ts)
+            else:
+                order.status = OrderStatus.EXPIRED
+                order.reason = "day order expired"
+                notices.append(Notice(order, OrderStatus.EXPIRED, None))
+                return cap
+        price = self._price(order, bar)
+        if price is None:
+            return cap
+        qty = order.qty - order.filled_qty
+        volume_limit = self._volume_limit
+        quirks = self._quirks
+        if order.type is _MARKET and self._close_mode:
+            ref = order._ref_bar
+            if volume_limit is not None:
+                avail = cap if quirks else _volume_cap(ref.volume, volume_limit)
+                if qty > avail:
+                    qty = avail
+            if qty > 0.0:
+                self._execute(order, qty, price, ref.timestamp, notices)
+            if order.is_open and not quirks:
+                # it trades the close it was decided on or nothing: what
+                # the volume limit left over is not carried to later bars
+                order.status = OrderStatus.CANCELLED
+                order.reason = "unfilled at the close (volume_limit)"
+                notices.append(Notice(order, OrderStatus.CANCELLED, None))
+        else:
+            if qty > cap:
+                qty = cap
+            if qty > 0.0:
+                filled = self._execute(order, qty, price, ts, notices)
+                if not quirks:
+                    cap -= filled
+        return cap
 
     def _execute(
         self, order: Order, qty: float, price: float, ts: float, notices: list[Notice]

@@ -21,7 +21,7 @@ import gc
 import logging
 import os
 import warnings
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -974,6 +974,8 @@ class BarFeed(AbsEventSource):
         self._cursors = [_Cursor(stream) for stream in self._streams]
         self._symbols: list[str] | None = None
         self._skip_before: float | None = None
+        # the bars last returned by events_until, for bars_at
+        self._window: list[Bar] = []
         self.exhausted = False
 
     @property
@@ -1029,7 +1031,20 @@ class BarFeed(AbsEventSource):
             out.sort(key=_BY_TIME)
         if all(cursor.done for cursor in self._cursors):
             self.exhausted = True
+        self._window = out
         return out
+
+    def bars_at(self, ts: float) -> list[Bar]:
+        """The bars of every symbol at time ``ts`` among those last returned by :meth:`events_until`.
+
+        A window holds every bar of each of its times, so while a bar of the
+        window is being dispatched this gives all bars sharing its time (the
+        simulated broker matches the orders of several symbols against them
+        together).
+        """
+        window = self._window
+        lo = bisect_left(window, ts, key=_BY_TIME)
+        return window[lo : bisect_right(window, ts, lo, key=_BY_TIME)]
 
     def first_timestamp(self) -> float | None:
         """POSIX time of the next bar (the first before any is taken), None if none is left."""
