@@ -54,8 +54,8 @@ def test_sma_reference_through_the_cli_twice_gives_identical_files(tmp_path):
     summary = json.loads((first / "summary.json").read_text())
     assert summary["round_trips"] == 1936 and round(summary["final_equity"], 2) == 998_438.97
     names = sorted(p.name for p in first.iterdir())
-    assert names == ["config.yml", "equity.csv", "fills.csv", "orders.csv", "report.html", "run.json",
-                     "summary.json", "trades.csv"]
+    assert names == ["config.yml", "equity.csv", "fills.csv", "open_trades.csv", "orders.csv",
+                     "report.html", "run.json", "summary.json", "trades.csv"]
     for name in names:
         if name != "run.json":  # run id and wall times
             assert (first / name).read_bytes() == (second / name).read_bytes(), name
@@ -250,7 +250,7 @@ def test_params_override_from_python_and_unknown_ones_refused():
 def test_result_save_and_html(tmp_path):
     result = backtest(SmaCross, {"SYN": make_bars(3000)}, cash=1e6)
     out = result.save(tmp_path / "out", report=False)
-    assert sorted(p.name for p in out.iterdir()) == ["equity.csv", "fills.csv", "orders.csv", "summary.json", "trades.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["equity.csv", "fills.csv", "open_trades.csv", "orders.csv", "summary.json", "trades.csv"]
     equity = pd.read_csv(out / "equity.csv")
     assert list(equity.columns) == ["datetime", "equity"] and len(equity) == 3000
     assert equity.datetime.iloc[0] == "2020-01-01T00:00:00"

@@ -241,6 +241,9 @@ class Dispatcher:
         logger.debug("traceback of the failed callback", exc_info=exc)
         if self.on_callback_error == "stop" and self._failure is None:
             self._failure = CallbackError(message)
+            # raised by run(): its traceback then shows the callback's own
+            # file and line (notebooks, debuggers, pytest)
+            self._failure.__cause__ = exc
             self._stop_requested = True
 
     def _note_failure(self, exc: BaseException) -> None:

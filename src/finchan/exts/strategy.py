@@ -8,6 +8,8 @@ Options::
       save: true                          # write work_dir/runs/<run-id>/
       report: true                        # ... including report.html
       progress: auto                      # a progress bar on a terminal: auto, true, false
+      periods_per_year: 98280             # bars per year of the statistics (default: inferred)
+      risk_free_rate: 0.02                # annual, for Sharpe, Sortino and alpha (default 0)
 
 It requires ``finchan.exts.sim_broker`` (loaded first). At the end of a
 backtest it builds the :class:`~finchan.trade.result.BacktestResult`
@@ -15,7 +17,7 @@ backtest it builds the :class:`~finchan.trade.result.BacktestResult`
 directory and prints a short statistics table and the report's path.
 
 A run directory holds ``config.yml`` (the merged config), ``summary.json``,
-``fills.csv``, ``trades.csv``, ``orders.csv``, ``equity.csv``,
+``fills.csv``, ``trades.csv``, ``open_trades.csv``, ``orders.csv``, ``equity.csv``,
 ``report.html`` and ``run.json`` (run id, wall times). While the run is going
 on, and if it fails or is interrupted, the directory holds a file
 ``INCOMPLETE`` saying why: only a directory without it is a finished run.
@@ -63,6 +65,8 @@ class StrategyOptions(BaseModel):
     save: bool = True
     report: bool = True
     progress: Literal["auto"] | bool = "auto"
+    periods_per_year: float | None = Field(None, gt=0, allow_inf_nan=False)
+    risk_free_rate: float = Field(0.0, gt=-1, allow_inf_nan=False)
 
 
 def load_strategy_class(spec: Any) -> type[Strategy]:
@@ -109,22 +113,27 @@ class StrategyRunner:
         self._progress: Any = None
         self._wall_start = 0.0
         dispatcher = env.dispatcher
-        dispatcher.subscribe(SysEvents.SYSTEM_STARTED, self._on_started)
+        # the hooks themselves are the callbacks (or are named by them), so a
+        # failure names MyStrategy.on_start, not a wrapper of this module
+        dispatcher.subscribe(SysEvents.SYSTEM_STARTED, _Hook(self.strategy.on_start))
         dispatcher.subscribe(BAR_EVENT, self.strategy.on_bar)
-        dispatcher.subscribe(SysEvents.SYSTEM_EXITING, self._on_exiting)
+        dispatcher.subscribe(SysEvents.SYSTEM_EXITING, _Hook(self.strategy.on_stop))
         self.account.listeners.append(self._on_notice)
 
     # -- events -----------------------------------------------------------------------------
-    def _on_started(self, event: Any) -> None:
-        self.strategy.on_start()
-
-    def _on_exiting(self, event: Any) -> None:
-        self.strategy.on_stop()
-
     def _on_notice(self, notice: Notice) -> None:
-        self.strategy.on_order(notice.order)
+        # each hook on its own: with on_callback_error "log" a failing on_order
+        # must not keep on_fill, or the bar's later notices, from the strategy
+        strategy = self.strategy
+        try:
+            strategy.on_order(notice.order)
+        except Exception as exc:
+            self.account.hook_failed(strategy.on_order, exc)
         if notice.fill is not None:
-            self.strategy.on_fill(notice.fill)
+            try:
+                strategy.on_fill(notice.fill)
+            except Exception as exc:
+                self.account.hook_failed(strategy.on_fill, exc)
 
     # -- run directory ------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
@@ -204,7 +213,12 @@ class StrategyRunner:
         from finchan.trade.result import BacktestResult
 
         self._stop_progress()
-        self.result = BacktestResult(self.account, meta=self.meta())
+        self.result = BacktestResult(
+            self.account,
+            meta=self.meta(),
+            periods_per_year=self.options.periods_per_year,
+            risk_free_rate=self.options.risk_free_rate,
+        )
         dispatcher = self.env.dispatcher
         failure = dispatcher.failure
         if self.run_dir is None:
@@ -229,6 +243,22 @@ class StrategyRunner:
             print_stats(self.result, self.run_dir, report=self.options.report)
 
 
+class _Hook:
+    """An argument-less strategy hook as an event callback.
+
+    ``func`` is what the dispatcher names when the hook raises (as for a
+    ``functools.partial``).
+    """
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+
+    def __call__(self, event: Any) -> Any:
+        return self.func()
+
+
 def _plain(value: Any) -> Any:
     """The config as plain YAML-able data (datetimes as ISO text)."""
     if isinstance(value, dict):
@@ -243,24 +273,44 @@ def _plain(value: Any) -> Any:
 def _fmt(key: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "-"
-    if key in ("total_return", "cagr", "annual_volatility", "max_drawdown", "exposure", "win_rate"):
+    if key in _PERCENT:
         return f"{value * 100:,.2f} %"
     if isinstance(value, float):
         return f"{value:,.2f}" if abs(value) >= 100 else f"{value:,.4f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+_PERCENT = frozenset(
+    {
+        "total_return",
+        "benchmark_return",
+        "cagr",
+        "annual_volatility",
+        "alpha",
+        "max_drawdown",
+        "exposure",
+        "win_rate",
+        "risk_free_rate",
+    }
+)
+
 _SHOWN = (
     "start",
     "end",
     "bars",
+    "periods_per_year",
     "final_equity",
     "total_return",
+    "benchmark_return",
     "cagr",
     "sharpe",
     "sortino",
     "max_drawdown",
+    "alpha",
+    "beta",
+    "exposure",
     "trades",
+    "open_trades",
     "win_rate",
     "profit_factor",
 )
@@ -276,9 +326,16 @@ def print_stats(result: BacktestResult, run_dir: Path | None = None, report: boo
     )
     table.add_column("statistic")
     table.add_column("value", justify="right")
+    stats = result.stats
     for key in _SHOWN:
-        if key in result.stats:
-            table.add_row(key, _fmt(key, result.stats[key]))
+        if key in stats:
+            text = _fmt(key, stats[key])
+            if key == "periods_per_year":
+                # which calendar the annualised figures assume, and where it came from
+                text = f"{text} ({stats.get('periods_per_year_source', '?')})"
+            table.add_row(key, text)
+    if "risk_free_rate" in stats:
+        table.add_row("risk_free_rate", _fmt("risk_free_rate", stats["risk_free_rate"]))
     console = Console(file=sys.stdout, width=100)
     console.print(table)
     if run_dir is not None:

@@ -50,11 +50,24 @@ class SimAccount:
         #: symbol -> (times, closes) of its bars, when record_prices
         self.prices: dict[str, tuple[array, array]] = {}
         self._record_prices = record_prices
+        #: the bar whose notices are being sent to the listeners
+        self.bar: Bar | None = None
         if broker.bars_at is None:
             broker.bars_at = self._bars_at
         #: the bar handler subscribed to bar events (prepended: the broker matches first)
         self.on_bar = self._make_bar_handler()
         env.dispatcher.subscribe(BAR_EVENT, self.on_bar, prepend=True)
+
+    def hook_failed(self, hook: Callable[..., Any], exc: Exception) -> None:
+        """Report ``exc`` raised by ``hook`` (a listener's callee) while notices of a bar go out.
+
+        The dispatcher logs it naming ``hook`` and, with ``on_callback_error:
+        stop``, ends the run with it as the cause of its error.
+        """
+        self.env.dispatcher._callback_failed(hook, self.bar, exc)
+
+    def _listener_failed(self, listener: Callable[..., Any], exc: Exception) -> None:
+        self.hook_failed(listener, exc)
 
     def _bars_at(self, ts: float) -> list[Any]:
         # the bars of one time from every source that can tell (BarFeed.bars_at)
@@ -79,12 +92,20 @@ class SimAccount:
         mask = _PROGRESS_EVERY - 1
         account = self
 
+        failed = self._listener_failed
+
         def on_bar(bar: Bar) -> None:
             notices = process_bar(bar)
             if notices:
+                account.bar = bar
                 for notice in notices:
                     for listener in listeners:
-                        listener(notice)
+                        # a failing listener loses neither the bar's other
+                        # notices nor its equity point (on_callback_error: log)
+                        try:
+                            listener(notice)
+                        except Exception as exc:
+                            failed(listener, exc)
             ts = bar.timestamp
             add_time(ts)
             add_equity(portfolio.equity)

@@ -45,6 +45,8 @@ def backtest(
     save: bool = False,
     report: bool = True,
     progress: bool = False,
+    periods_per_year: float | None = None,
+    risk_free_rate: float = 0.0,
     **options: Any,
 ) -> BacktestResult:
     """Backtest ``strategy`` on ``data`` and return the result.
@@ -67,6 +69,10 @@ def backtest(
         the simulated span ``[start, end)``; default: all the data.
     save:
         also write ``work_dir/runs/<run-id>/`` like the CLI.
+    periods_per_year, risk_free_rate:
+        annualisation of the statistics: bars per year (default: inferred
+        from the bars, see docs/statistics.md) and the annual risk-free rate
+        of Sharpe, Sortino and alpha (``0.02`` is 2 %).
     **options:
         more broker options: ``fill_at``, ``volume_limit``, ``allow_short``,
         ``check_submit``, ``backtrader_quirks``, ``record_prices``.
@@ -112,6 +118,8 @@ def backtest(
             "save": save,
             "report": report,
             "progress": progress,
+            "periods_per_year": periods_per_year,
+            "risk_free_rate": risk_free_rate,
         },
     )
     env.load_exts("finchan.exts.strategy")

@@ -58,19 +58,33 @@ _SELL_COLOR = "#d73027"
 # (title, keys) of the statistics tables, and (label, format) of each key;
 # keys of a newer compute_stats that are not listed land in "Other"
 _STATS_GROUPS = (
-    ("Period", ("start", "end", "duration_s", "bars", "periods_per_year", "exposure")),
+    (
+        "Period",
+        (
+            "start",
+            "end",
+            "duration_s",
+            "bars",
+            "periods_per_year",
+            "periods_per_year_source",
+            "exposure",
+        ),
+    ),
     (
         "Returns and risk",
         (
             "start_equity",
             "final_equity",
             "total_return",
+            "benchmark_return",
             "cagr",
             "annual_volatility",
             "risk_free_rate",
             "sharpe",
             "sortino",
             "calmar",
+            "alpha",
+            "beta",
             "max_drawdown",
             "max_drawdown_duration_s",
             "max_drawdown_bars",
@@ -80,6 +94,7 @@ _STATS_GROUPS = (
         "Trades",
         (
             "trades",
+            "open_trades",
             "win_rate",
             "profit_factor",
             "gross_profit",
@@ -99,6 +114,11 @@ _STATS_FORMAT = {
     "duration_s": ("Duration", "duration"),
     "bars": ("Bars", "int"),
     "periods_per_year": ("Periods per year", "number"),
+    "periods_per_year_source": ("Periods per year from", "text"),
+    "benchmark_return": ("Buy and hold return", "percent"),
+    "alpha": ("Alpha (annual)", "percent"),
+    "beta": ("Beta", "ratio"),
+    "open_trades": ("Open trades", "int"),
     "exposure": ("Exposure", "percent"),
     "start_equity": ("Start equity", "money"),
     "final_equity": ("Final equity", "money"),
@@ -448,7 +468,9 @@ def _layout(**kwargs: Any) -> dict[str, Any]:
     }
 
 
-def _equity_section(times: np.ndarray, values: np.ndarray) -> str:
+def _equity_section(
+    times: np.ndarray, values: np.ndarray, benchmark: tuple[np.ndarray, np.ndarray] | None = None
+) -> str:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -482,6 +504,21 @@ def _equity_section(times: np.ndarray, values: np.ndarray) -> str:
         row=1,
         col=1,
     )
+    if benchmark is not None and benchmark[1].size:
+        b_times, b_values = benchmark
+        b_at = _minmax_positions(b_values, MAX_POINTS)
+        fig.add_trace(
+            go.Scatter(
+                x=_x_strings(b_times[b_at]),
+                y=b_values[b_at],
+                mode="lines",
+                name="buy and hold",
+                line={"color": "#7f7f7f", "width": 1, "dash": "dot"},
+                hovertemplate="%{y:,.2f}<extra>buy and hold</extra>",
+            ),
+            row=1,
+            col=1,
+        )
     fig.add_trace(
         go.Scatter(
             x=_x_strings(dd_times[dd_at]),
@@ -495,7 +532,7 @@ def _equity_section(times: np.ndarray, values: np.ndarray) -> str:
         row=2,
         col=1,
     )
-    title = "Equity (UTC)"
+    title = "Equity (UTC)" if benchmark is None else "Equity and buy and hold (dotted, UTC)"
     trough = int(np.argmin(drawdown)) if drawdown.size else 0
     if drawdown.size and drawdown[trough] < 0.0:
         fig.add_trace(
@@ -732,6 +769,7 @@ def write_report(
     prices: dict[str, pd.Series],
     title: str = "finchan backtest",
     meta: dict | None = None,
+    benchmark: pd.Series | None = None,
 ) -> pathlib.Path:
     """Write the HTML report of a run to ``path`` and return its path.
 
@@ -764,6 +802,8 @@ def write_report(
         The page title.
     meta : dict, optional
         Shown as a table under the title (nested dicts as ``key=value`` lists).
+    benchmark : pandas.Series, optional
+        Buy and hold of the data in money, drawn beside the equity curve.
 
     Returns
     -------
@@ -779,6 +819,7 @@ def write_report(
     import plotly.offline
 
     eq_times, eq_values = _series_ns("equity", equity)
+    bench = None if benchmark is None else _series_ns("benchmark", benchmark)
     fills = _frame("fills", fills, _FILL_COLUMNS)
     trades = _frame("trades", trades, ())
     if not isinstance(stats, Mapping):
@@ -789,7 +830,7 @@ def write_report(
     body = [
         _header(str(title), meta),
         _stats_section(stats),
-        _equity_section(eq_times, eq_values),
+        _equity_section(eq_times, eq_values, bench),
         _price_section(prices, fills),
         _monthly_section(eq_times, eq_values),
         _trades_section(trades),

@@ -5,10 +5,16 @@ Column schemas (pandas DataFrames; times are aware datetimes in UTC):
 - ``fills``: datetime, symbol, side, qty, price, commission, order_id
 - ``trades``: symbol, side, qty, entry_time, exit_time, entry_price,
   exit_price, pnl, pnl_pct, commission, bars_held (closed round trips)
+- ``open_trades``: the same columns for the round trips still open at the
+  end, marked at the last close: ``exit_time`` empty, ``exit_price`` the last
+  close, ``pnl`` what closing there would give (commissions paid deducted)
 - ``orders``: order_id, created, symbol, side, qty, type, limit, stop, tif,
   status, filled_qty, avg_price, commission, reason
 - ``equity``: a Series, one value per bar time (the last when several
   symbols share a time), named ``equity``.
+- ``benchmark``: a Series on the equity's times, named ``benchmark``: the
+  starting cash put in equal parts into every symbol at its first close
+  and held (buy and hold, no commission); None without recorded prices.
 
 :meth:`BacktestResult.save` writes them as CSV with ``summary.json`` and
 ``report.html``; the files are byte-identical for the same config, data and
@@ -71,10 +77,14 @@ class BacktestResult:
         account: SimAccount,
         meta: dict[str, Any] | None = None,
         periods_per_year: float | None = None,
+        risk_free_rate: float = 0.0,
     ) -> None:
         self._account = account
         self.meta = dict(meta or {})
+        #: bars per year for the annualised statistics (None: inferred from the bars)
         self.periods_per_year = periods_per_year
+        #: annual risk-free rate of Sharpe, Sortino and alpha
+        self.risk_free_rate = risk_free_rate
 
     # -- tables -------------------------------------------------------------------------
     @cached_property
@@ -92,6 +102,18 @@ class BacktestResult:
         import pandas as pd
 
         rows = [t.to_row() for t in self._account.broker.portfolio.trades]
+        frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
+        for column in ("entry_time", "exit_time"):
+            frame[column] = _to_utc(frame[column])
+        return frame
+
+    @cached_property
+    def open_trades(self) -> pd.DataFrame:
+        """Round trips still open at the end, marked at the last close (``exit_time`` empty)."""
+        import pandas as pd
+
+        rows = [t.to_row() for t in self._account.broker.portfolio.open_trades()]
+        rows.sort(key=lambda row: (row[3], row[0]))  # by entry time, then symbol
         frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
         for column in ("entry_time", "exit_time"):
             frame[column] = _to_utc(frame[column])
@@ -135,13 +157,46 @@ class BacktestResult:
         return out
 
     @cached_property
+    def benchmark(self) -> pd.Series | None:
+        """Buy and hold of the data, equal weight, in money, on the equity's times.
+
+        The starting cash is split equally between the symbols; each part
+        buys its symbol at the symbol's first close (it stays cash until
+        then) and holds it. None when prices were not recorded
+        (``record_prices: false``) or no bar was seen.
+        """
+        import numpy as np
+        import pandas as pd
+
+        prices = self.prices()
+        equity = self.equity
+        if not prices or equity.empty:
+            return None
+        index = equity.index
+        parts = []
+        for series in prices.values():
+            series = series[~series.index.duplicated(keep="last")]
+            growth = series / series.iloc[0]
+            at = growth.reindex(growth.index.union(index)).ffill().reindex(index)
+            parts.append(at.fillna(1.0).to_numpy())
+        values = np.mean(parts, axis=0) * self._account.broker.portfolio.initial_cash
+        return pd.Series(values, index=index, name="benchmark")
+
+    @cached_property
     def stats(self) -> dict[str, Any]:
         """Statistics (see docs/statistics.md); empty when no bar was seen."""
         from finchan.trade.stats import compute_stats
 
         if self.equity.empty:
             return {}
-        return compute_stats(self.equity, self.trades, periods_per_year=self.periods_per_year)
+        return compute_stats(
+            self.equity,
+            self.trades,
+            periods_per_year=self.periods_per_year,
+            risk_free_rate=self.risk_free_rate,
+            open_trades=self.open_trades,
+            benchmark=self.benchmark,
+        )
 
     @property
     def final_equity(self) -> float:
@@ -162,19 +217,28 @@ class BacktestResult:
             "final_equity": _json_value(self.final_equity),
             "fills": len(self._account.broker.fills),
             "round_trips": len(self._account.broker.portfolio.trades),
+            "open_trades": len(self.open_trades),
             "open_positions": self.open_positions,
             "stats": {k: _json_value(v) for k, v in self.stats.items()},
         }
 
     def to_html(self, path: str | os.PathLike[str]) -> Path:
         """Write the self-contained HTML report."""
+        import pandas as pd
+
         from finchan.trade.report import write_report
 
+        # open round trips are listed after the closed ones, "open" as exit time
+        trades = self.trades
+        if len(self.open_trades):
+            listed = [frame for frame in (trades, self.open_trades) if len(frame)]
+            trades = pd.concat(listed, ignore_index=True)
         return write_report(
             path,
             equity=self.equity,
             fills=self.fills,
-            trades=self.trades,
+            trades=trades,
+            benchmark=self.benchmark,
             stats=self.stats,
             prices=self.prices(),
             title=f"finchan backtest: {self.meta.get('strategy', '')}".strip(),
@@ -182,11 +246,13 @@ class BacktestResult:
         )
 
     def save(self, directory: str | os.PathLike[str], report: bool = True) -> Path:
-        """Write summary.json, fills.csv, trades.csv, orders.csv, equity.csv (and report.html)."""
+        """Write summary.json, fills.csv, trades.csv, open_trades.csv, orders.csv, equity.csv
+        (and report.html)."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         self.fills.to_csv(out / "fills.csv", index=False, date_format=_TIME_FORMAT)
         self.trades.to_csv(out / "trades.csv", index=False, date_format=_TIME_FORMAT)
+        self.open_trades.to_csv(out / "open_trades.csv", index=False, date_format=_TIME_FORMAT)
         self.orders.to_csv(out / "orders.csv", index=False, date_format=_TIME_FORMAT)
         self.equity.to_csv(out / "equity.csv", date_format=_TIME_FORMAT)
         if report:

@@ -16,6 +16,7 @@ over all bars), so they equal ``empyrical`` called with
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -33,20 +34,25 @@ STATS_KEYS: tuple[str, ...] = (
     "duration_s",
     "bars",
     "periods_per_year",
+    "periods_per_year_source",
     "risk_free_rate",
     "start_equity",
     "final_equity",
     "total_return",
+    "benchmark_return",
     "cagr",
     "annual_volatility",
     "sharpe",
     "sortino",
     "calmar",
+    "alpha",
+    "beta",
     "max_drawdown",
     "max_drawdown_duration_s",
     "max_drawdown_bars",
     "exposure",
     "trades",
+    "open_trades",
     "win_rate",
     "profit_factor",
     "gross_profit",
@@ -58,6 +64,8 @@ STATS_KEYS: tuple[str, ...] = (
     "avg_trade",
     "total_commission",
 )
+
+logger = logging.getLogger(__name__)
 
 _DAY = 86400.0
 _YEAR_24_7 = 365.25 * _DAY
@@ -74,23 +82,34 @@ _CONVENTIONAL_PERIODS = (
 
 
 def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
-    """Bars per year implied by the median spacing of ``index``.
+    """Bars per year implied by ``index``.
 
     The rule, by median spacing ``d``:
 
     - about one day (22 h to 26 h): 252 (daily bars are trading days);
     - about a week, month, quarter or year: 52, 12, 4, 1;
-    - anything else, intraday bars in particular: a 24/7 calendar,
-      ``365.25 days / d`` (525,960 for 1-minute bars).
-
-    Exchange-hours intraday data needs an explicit count instead, e.g.
-    ``periods_per_year=252 * 390`` for 1-minute bars of a US equity.
+    - shorter (intraday bars): sessions from the data, ``bars per day x
+      trading days per year``. Bars per day is the median count of bars per
+      UTC date (the first and last dates left out, being partial). Trading
+      days per year are 365.25 when some bars fall on a Saturday or Sunday,
+      or when the bars cover whole days and the data spans under a week
+      (weekends unseen); 252 otherwise. One-minute bars of a US equity (390
+      a day, weekdays) give 98,280; round-the-clock bars every day give the
+      24/7 calendar (525,960 for 1-minute bars). With bars on a single date
+      the sessions cannot be seen: a 24/7 calendar, ``365.25 days / d``, and
+      a warning;
+    - longer, and not one of the above: ``365.25 days / d``.
 
     Raises
     ------
     DataError
         If ``index`` has fewer than two entries or a zero median spacing.
     """
+    return _infer_periods(index)[0]
+
+
+def _infer_periods(index: pd.DatetimeIndex) -> tuple[float, str]:
+    """:func:`infer_periods_per_year`, and how it inferred the count (for reports)."""
     if not isinstance(index, pd.DatetimeIndex):
         raise DataError(f"equity: index must be datetimes, got {type(index).__name__}")
     if len(index) < 2:
@@ -102,8 +121,54 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
     days = spacing / _DAY
     for low, high, periods in _CONVENTIONAL_PERIODS:
         if low <= days <= high:
-            return periods
-    return _YEAR_24_7 / spacing
+            return periods, f"inferred: bars {_SPACING_NAMES[periods]}"
+    if days >= _CONVENTIONAL_PERIODS[0][0]:
+        return _YEAR_24_7 / spacing, f"inferred: one bar every {days:g} days, 365.25 days a year"
+    dates = ns // int(_DAY * 1e9)  # UTC day numbers
+    distinct, counts = np.unique(dates, return_counts=True)
+    if distinct.size < 2:
+        ppy = _YEAR_24_7 / spacing
+        logger.warning(
+            "periods_per_year: bars on a single date cannot show the trading sessions; "
+            "assumed a 24/7 calendar (%s bars a year): pass periods_per_year",
+            f"{ppy:,.0f}",
+        )
+        return ppy, "inferred: 24/7 calendar (bars on a single date)"
+    per_day = float(np.median(counts[1:-1]) if distinct.size >= 3 else counts.max())
+    # 1970-01-01 was a Thursday: day number + 3, modulo 7, is 5 or 6 on weekends
+    weekends = bool((((distinct + 3) % 7) >= 5).any())
+    if not weekends and distinct[-1] - distinct[0] < 7 and per_day * spacing >= 23 * 3600:
+        weekends = True  # round the clock and too short to see a weekend: every day
+    trading_days = 365.25 if weekends else 252.0
+    basis = "every day" if weekends else "weekdays"
+    return (
+        per_day * trading_days,
+        f"inferred: {per_day:g} bars a day x {trading_days:g} trading days ({basis})",
+    )
+
+
+_SPACING_NAMES = {252.0: "daily, 252 trading days", 52.0: "weekly", 12.0: "monthly",
+                  4.0: "quarterly", 1.0: "yearly"}
+
+
+def _positive(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not (number > 0.0 and math.isfinite(number)):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    return number
+
+
+def _rate(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not (number > -1.0 and math.isfinite(number)):
+        raise ConfigError(f"risk_free_rate must be a number above -1 (0.02 is 2 %), got {value!r}")
+    return number
 
 
 def _utc_index(owner: str, series: pd.Series) -> pd.DatetimeIndex:
@@ -156,7 +221,12 @@ def _drawdown_stats(index: pd.DatetimeIndex, values: np.ndarray) -> tuple[float,
     return max_dd, float(seconds), int((end_bar - peak_bar).max())
 
 
-def _exposure(index: pd.DatetimeIndex, exposure: Any, trades: pd.DataFrame | None) -> float:
+def _exposure(
+    index: pd.DatetimeIndex,
+    exposure: Any,
+    trades: pd.DataFrame | None,
+    open_trades: pd.DataFrame | None = None,
+) -> float:
     if exposure is not None:
         if not isinstance(exposure, pd.Series):
             raise DataError(f"exposure: expected a pandas Series, got {type(exposure).__name__}")
@@ -164,25 +234,69 @@ def _exposure(index: pd.DatetimeIndex, exposure: Any, trades: pd.DataFrame | Non
             raise DataError("exposure: its index differs from the equity index")
         held = exposure.fillna(0).to_numpy() != 0
         return float(held.mean())
-    if trades is None:
+    if trades is None and open_trades is None:
         return math.nan
-    if len(trades) == 0:
+    frames = [f for f in (trades, open_trades) if f is not None and len(f)]
+    if not frames:
         return 0.0
-    if "entry_time" not in trades.columns or "exit_time" not in trades.columns:
+    if any("entry_time" not in f.columns or "exit_time" not in f.columns for f in frames):
         return math.nan
     ns = index.asi8
 
-    def _positions(column: str) -> np.ndarray:
-        times = pd.DatetimeIndex(pd.to_datetime(trades[column]))
+    def _positions(frame: pd.DataFrame, column: str) -> np.ndarray:
+        times = pd.DatetimeIndex(pd.to_datetime(frame[column]))
         times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
-        return np.searchsorted(ns, times.as_unit("ns").asi8, side="left")
+        found = np.searchsorted(ns, times.as_unit("ns").asi8, side="left")
+        # no exit time: a position still open holds to the last bar
+        return np.where(times.isna(), len(ns), found)
 
     # a trade holds a position on the bars from its entry to before its exit
     opens = np.zeros(len(ns) + 1, dtype=np.int64)
-    np.add.at(opens, _positions("entry_time"), 1)
-    np.add.at(opens, _positions("exit_time"), -1)
+    for frame in frames:
+        np.add.at(opens, _positions(frame, "entry_time"), 1)
+        np.add.at(opens, _positions(frame, "exit_time"), -1)
     held = np.cumsum(opens[:-1]) > 0
     return float(held.mean())
+
+
+def _benchmark_stats(
+    index: pd.DatetimeIndex, values: np.ndarray, benchmark: Any, ppy: float, rf: float
+) -> tuple[float, float, float]:
+    """Buy-and-hold return of ``benchmark`` over the equity's span, alpha and beta against it."""
+    nan = math.nan
+    if benchmark is None:
+        return nan, nan, nan
+    if not isinstance(benchmark, pd.Series):
+        raise DataError(f"benchmark: expected a pandas Series, got {type(benchmark).__name__}")
+    bench_index = _utc_index("benchmark", benchmark)
+    bench = pd.Series(benchmark.to_numpy(dtype=np.float64, na_value=np.nan), index=bench_index)
+    bench = bench[~bench.index.duplicated(keep="last")].sort_index()
+    # the benchmark's value at each equity time: its last value at or before it
+    b = bench.reindex(bench.index.union(index)).ffill().reindex(index).to_numpy()
+    ok = np.isfinite(b) & (b > 0.0)
+    if ok.sum() < 2:
+        return nan, nan, nan
+    first, last = np.flatnonzero(ok)[[0, -1]]
+    total = float(b[last] / b[first] - 1.0)
+    if not (ok[first:].all() and (values > 0.0).all() and math.isfinite(ppy)):
+        return total, nan, nan
+    b = b[first:]
+    v = values[first:]
+    if b.size < 3:
+        return total, nan, nan
+    r = v[1:] / v[:-1] - 1.0
+    f = b[1:] / b[:-1] - 1.0
+    var = float(np.mean((f - f.mean()) ** 2))
+    if var == 0.0:
+        return total, nan, nan
+    beta = float(np.mean((f - f.mean()) * r)) / var
+    rf_bar = (1.0 + rf) ** (1.0 / ppy) - 1.0
+    excess = (r - rf_bar) - beta * (f - rf_bar)
+    try:
+        alpha = (1.0 + float(np.mean(excess))) ** ppy - 1.0
+    except OverflowError:
+        alpha = nan
+    return total, alpha, beta
 
 
 def _trade_stats(trades: pd.DataFrame | None) -> dict[str, Any]:
@@ -241,6 +355,8 @@ def compute_stats(
     exposure: pd.Series | None = None,
     periods_per_year: float | None = None,
     risk_free_rate: float = 0.0,
+    open_trades: pd.DataFrame | None = None,
+    benchmark: pd.Series | None = None,
 ) -> dict[str, Any]:
     """Statistics of a run, as a dict keyed by :data:`STATS_KEYS`.
 
@@ -257,14 +373,21 @@ def compute_stats(
     exposure : pandas.Series, optional
         On the equity index: True, or a non-zero position size, on the bars
         where a position is open. Without it, a bar is exposed when some
-        trade has ``entry_time <= bar time < exit_time`` (a position still
-        open at the end is not among the round trips, so pass ``exposure``
-        to count it).
+        trade or open trade has ``entry_time <= bar time < exit_time`` (an
+        open trade's missing exit time is past the last bar).
     periods_per_year : float, optional
         Bars per year for annualisation; inferred by
         :func:`infer_periods_per_year` when omitted.
     risk_free_rate : float
-        Annual risk-free rate, compounded per bar for Sharpe and Sortino.
+        Annual risk-free rate, compounded per bar for Sharpe, Sortino and alpha.
+    open_trades : pandas.DataFrame, optional
+        Round trips still open at the end (``entry_time``, no ``exit_time``):
+        counted in ``open_trades`` and in the exposure, not in the closed
+        trade statistics.
+    benchmark : pandas.Series, optional
+        A buy-and-hold value (e.g. a price) on datetimes: its return over the
+        equity's span is ``benchmark_return``; ``alpha`` and ``beta`` regress
+        the equity's per-bar returns on its returns at the same times.
 
     Returns
     -------
@@ -282,16 +405,13 @@ def compute_stats(
     index, values = _check_equity(equity)
     bars = int(values.size)
     if periods_per_year is not None:
-        ppy = float(periods_per_year)
-        if not ppy > 0.0 or not math.isfinite(ppy):
-            raise ConfigError(
-                f"periods_per_year must be a positive number, got {periods_per_year!r}"
-            )
+        ppy = _positive("periods_per_year", periods_per_year)
+        source = "given"
     elif bars >= 2:
-        ppy = infer_periods_per_year(index)
+        ppy, source = _infer_periods(index)
     else:
-        ppy = math.nan
-    rf = float(risk_free_rate)
+        ppy, source = math.nan, "none: a single bar"
+    rf = _rate(risk_free_rate)
 
     nan = math.nan
     start_equity = float(values[0])
@@ -336,6 +456,7 @@ def compute_stats(
         "duration_s": (index.asi8[-1] - index.asi8[0]) / 1e9,
         "bars": bars,
         "periods_per_year": ppy,
+        "periods_per_year_source": source,
         "risk_free_rate": rf,
         "start_equity": start_equity,
         "final_equity": final_equity,
@@ -348,9 +469,13 @@ def compute_stats(
         "max_drawdown": max_dd,
         "max_drawdown_duration_s": dd_seconds,
         "max_drawdown_bars": dd_bars,
-        "exposure": _exposure(index, exposure, trades),
+        "exposure": _exposure(index, exposure, trades, open_trades),
     }
+    result["benchmark_return"], result["alpha"], result["beta"] = _benchmark_stats(
+        index, values, benchmark, ppy, rf
+    )
     result.update(_trade_stats(trades))
+    result["open_trades"] = 0 if open_trades is None else len(open_trades)
     return {
         key: value if isinstance(value, int | str) else _nan_if_not_finite(value)
         for key, value in ((key, result[key]) for key in STATS_KEYS)

@@ -88,6 +88,24 @@ def _coerce(owner: str, name: str, default: Any, value: Any) -> Any:
     )
 
 
+def _check_finite(method: str, symbol: str, name: str, value: Any) -> None:
+    # NaN compares false both ways: order_target(NaN) would silently do
+    # nothing and a NaN price would reach the broker; indicators give NaN
+    # while warming up, so this is a strategy bug worth stopping for
+    if isinstance(value, float | int) and not isinstance(value, bool) and math.isfinite(value):
+        return
+    if value is None and name in ("limit", "stop"):
+        return
+    try:
+        finite = math.isfinite(value)
+    except TypeError:
+        raise TypeError(
+            f"{method}({symbol!r}): {name} must be a number, not {type(value).__name__} {value!r}"
+        ) from None
+    if not finite:
+        raise ValueError(f"{method}({symbol!r}): {name} must be a finite number, not {value!r}")
+
+
 class Strategy:
     """Base class of strategies (see the module docstring)."""
 
@@ -165,13 +183,17 @@ class Strategy:
         stop: float | None,
         tif: str | TimeInForce,
     ) -> Order:
+        method = "buy" if side is Side.BUY else "sell"
+        _check_finite(method, symbol, "qty", qty)
+        _check_finite(method, symbol, "limit", limit)
+        _check_finite(method, symbol, "stop", stop)
         if limit is None:
             kind = OrderType.MARKET if stop is None else OrderType.STOP
         else:
             kind = OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT
-        order = Order(
-            symbol, side, qty, kind, limit, stop, TimeInForce(tif), created_ts=self.env.now_ts
-        )
+        # an unknown tif (say "IOC") is the broker's to reject, with a reason
+        # the strategy sees in on_order, like any other invalid order field
+        order = Order(symbol, side, qty, kind, limit, stop, tif, created_ts=self.env.now_ts)
         self.broker.submit(order)
         self.on_order(order)
         return order
@@ -200,6 +222,7 @@ class Strategy:
 
     def order_target(self, symbol: str, qty: float) -> Order | None:
         """Market order bringing the position to ``qty`` (signed); None if already there."""
+        _check_finite("order_target", symbol, "qty", qty)
         delta = qty - self.position(symbol)
         if delta > 0:
             return self.buy(symbol, delta)
@@ -212,6 +235,7 @@ class Strategy:
 
         Sized at the symbol's last close, rounded towards zero to whole units.
         """
+        _check_finite("order_target_percent", symbol, "pct", pct)
         bar = self._last_close.get(symbol)
         if bar is None:
             raise ConfigError(f"order_target_percent({symbol!r}): no price seen for {symbol!r} yet")
