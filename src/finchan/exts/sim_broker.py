@@ -20,9 +20,11 @@ Fill rules and order states: ``docs/broker.md``.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
     from finchan.env import Env
@@ -50,6 +52,37 @@ class SlippageOptions(_Strict):
     tick_size: float = Field(0.01, gt=0)
 
 
+_COMMISSION_FORMS = ("rate", "per_share", "fixed")
+_SLIPPAGE_FORMS = ("bps", "ticks")
+
+
+def _number(key: str, value: Any, positive: bool = False) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{key} must be a number {bound}, not {value!r}")
+    return float(value)
+
+
+def _check_form(value: Mapping[str, Any], forms: tuple[str, ...], extra: tuple[str, ...]) -> None:
+    # one message naming the valid keys, whatever was wrong, instead of
+    # pydantic's per-branch errors that name the option classes
+    valid = ", ".join((*forms, *extra))
+    for key in value:
+        if key not in forms and key not in extra:
+            raise ValueError(f"unknown key {key!r} (valid: {valid})")
+    chosen = [key for key in forms if value.get(key) is not None]
+    if len(chosen) != 1:
+        raise ValueError(
+            f"takes exactly one of {', '.join(forms)} (given: {', '.join(chosen) or 'none'})"
+        )
+
+
 class BrokerOptions(_Strict):
     cash: float = Field(100_000.0, gt=0)
     commission: CommissionOptions | float | None = None  # a bare number is a rate
@@ -60,6 +93,35 @@ class BrokerOptions(_Strict):
     check_submit: bool = True
     backtrader_quirks: bool = False
     record_prices: bool = True
+
+    @field_validator("commission", mode="before")
+    @classmethod
+    def _commission_form(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return _number("a rate", value)
+            raise ValueError(
+                "expected a rate (0.001 is 0.1 % of the value) or a mapping with one of "
+                "rate, per_share, fixed, and optionally minimum"
+            )
+        _check_form(value, _COMMISSION_FORMS, ("minimum",))
+        return CommissionOptions(**{k: _number(k, v) for k, v in value.items() if v is not None})
+
+    @field_validator("slippage", mode="before")
+    @classmethod
+    def _slippage_form(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise ValueError(
+                "expected a mapping with one of bps, ticks (and tick_size with ticks)"
+            )
+        _check_form(value, _SLIPPAGE_FORMS, ("tick_size",))
+        return SlippageOptions(
+            **{k: _number(k, v, positive=k == "tick_size") for k, v in value.items()}
+        )
 
 
 def build_commission(options: CommissionOptions | float | None) -> Any:

@@ -121,7 +121,7 @@ def _infer_periods(index: pd.DatetimeIndex) -> tuple[float, str]:
     days = spacing / _DAY
     for low, high, periods in _CONVENTIONAL_PERIODS:
         if low <= days <= high:
-            return periods, f"inferred: bars {_SPACING_NAMES[periods]}"
+            return periods, f"inferred: {_SPACING_NAMES[periods]}"
     if days >= _CONVENTIONAL_PERIODS[0][0]:
         return _YEAR_24_7 / spacing, f"inferred: one bar every {days:g} days, 365.25 days a year"
     dates = ns // int(_DAY * 1e9)  # UTC day numbers
@@ -147,8 +147,13 @@ def _infer_periods(index: pd.DatetimeIndex) -> tuple[float, str]:
     )
 
 
-_SPACING_NAMES = {252.0: "daily, 252 trading days", 52.0: "weekly", 12.0: "monthly",
-                  4.0: "quarterly", 1.0: "yearly"}
+_SPACING_NAMES = {
+    252.0: "daily bars, 252 a year",
+    52.0: "weekly bars, 52 a year",
+    12.0: "monthly bars, 12 a year",
+    4.0: "quarterly bars, 4 a year",
+    1.0: "yearly bars, 1 a year",
+}
 
 
 def _positive(name: str, value: Any) -> float:
