@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -294,7 +295,7 @@ def test_all_in_rotation_over_three_symbols_matches_backtrader_fill_by_fill():
     assert round(result.final_equity, 2) == round(their_equity, 2) == 57_600.37
     # the sale comes before the buy it pays for, even when the bought symbol's
     # bar is dispatched first (ACME before GLOBEX before INITECH in the feed)
-    pairs = [(a, b) for a, b in zip(ours, ours[1:], strict=False) if a[0] == b[0]]
+    pairs = [(a, b) for a, b in itertools.pairwise(ours) if a[0] == b[0]]
     assert all(a[2] == "SELL" and b[2] == "BUY" for a, b in pairs)
     assert len(pairs) == 35
     assert sum(b[1] < a[1] for a, b in pairs) == 16

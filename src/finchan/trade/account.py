@@ -64,6 +64,7 @@ class SimAccount:
         The dispatcher logs it naming ``hook`` and, with ``on_callback_error:
         stop``, ends the run with it as the cause of its error.
         """
+        assert self.bar is not None  # set before any notice goes out
         self.env.dispatcher._callback_failed(hook, self.bar, exc)
 
     def _listener_failed(self, listener: Callable[..., Any], exc: Exception) -> None:

@@ -1035,7 +1035,7 @@ class BarFeed(AbsEventSource):
         return out
 
     def bars_at(self, ts: float) -> list[Bar]:
-        """The bars of every symbol at time ``ts`` among those last returned by :meth:`events_until`.
+        """The bars of every symbol at time ``ts`` among the last :meth:`events_until` gave.
 
         A window holds every bar of each of its times, so while a bar of the
         window is being dispatched this gives all bars sharing its time (the
