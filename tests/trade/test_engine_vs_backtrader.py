@@ -127,7 +127,7 @@ def _on_backtrader(cls: type[Strategy]) -> type[Strategy]:
 
 
 def _run_backtrader(cls: type[Strategy], frames: dict[str, pd.DataFrame], params: dict | None = None,
-                    slip_perc: float = 0.0, in_order: bool = False) -> tuple[list[tuple], float]:
+                    slip_perc: float = 0.0) -> tuple[list[tuple], float]:
     fills: list[Fill] = []
 
     class Host(bt.Strategy):
@@ -165,22 +165,18 @@ def _run_backtrader(cls: type[Strategy], frames: dict[str, pd.DataFrame], params
     if slip_perc:
         cerebro.broker.set_slippage_perc(slip_perc)
     cerebro.run()
-    rows = [_row(f) for f in fills]
-    return (rows if in_order else _by_time(rows)), cerebro.broker.getvalue()
+    return [_row(f) for f in fills], cerebro.broker.getvalue()
 
 
 def _row(fill: Fill) -> tuple:
     return (round(fill.timestamp), fill.symbol, str(fill.side), fill.qty, fill.price, fill.commission)
 
 
-def _by_time(rows: list[tuple]) -> list[tuple]:
-    # backtrader reports the fills of one time across symbols in acceptance
-    # order, finchan symbol by symbol; within a symbol both keep their order
-    return sorted(rows, key=lambda r: (r[0], r[1]))
-
-
 def _finchan_rows(result: Any) -> list[tuple]:
-    return _by_time([_row(f) for f in result._account.broker.fills])
+    # in execution order: both engines fill the orders meeting the bars of one
+    # time in submission order across symbols (docs/broker.md), so the rows
+    # are compared unsorted
+    return [_row(f) for f in result._account.broker.fills]
 
 
 # -- the breakout example, both engines ------------------------------------------------------
@@ -286,8 +282,8 @@ def test_all_in_rotation_over_three_symbols_matches_backtrader_fill_by_fill():
     frames = _rotation_frames()
     result = backtest(Rotation, frames, cash=CASH, commission=RATE,
                       data_options={"timeframe": "1D"})
-    ours = [_row(f) for f in result._account.broker.fills]  # execution order, not sorted
-    theirs, their_equity = _run_backtrader(Rotation, frames, in_order=True)
+    ours = _finchan_rows(result)
+    theirs, their_equity = _run_backtrader(Rotation, frames)
     orders = result.orders
     assert not (orders["status"] == "REJECTED").any()
     assert len(ours) == 71

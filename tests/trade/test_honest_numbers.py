@@ -402,3 +402,39 @@ def test_a_wrong_commission_or_slippage_key_names_the_valid_ones(options, messag
     text = str(info.value)
     assert message in text
     assert "Options" not in text  # no pydantic class name
+
+
+# -- the broker's rule for orders across symbols at one time -----------------------------------
+
+
+def _bar(symbol: str, ts: float, price: float = 10.0, volume: float = 100.0):
+    from finchan.trade.bar import Bar
+
+    return Bar(None, symbol, ts, price, price, price, price, volume)
+
+
+def test_orders_of_all_symbols_meet_the_first_bar_of_a_time_once_in_submission_order():
+    from finchan.trade.broker import SimBroker
+    from finchan.trade.orders import Order
+
+    broker = SimBroker(10_000.0, volume_limit=0.1)  # 10 units a bar
+    times = {t: [_bar("A", t), _bar("B", t)] for t in (0.0, 60.0, 120.0)}
+    broker.bars_at = lambda ts: times[ts]
+    for bar in times[0.0]:
+        broker.process_bar(bar)
+    broker.submit(Order("B", "BUY", 5))
+    broker.submit(Order("A", "BUY", 25))
+    notices = broker.process_bar(times[60.0][0])  # A's bar: B's order, older, fills first
+    assert [(n.order.id, n.fill.symbol, n.fill.qty, str(n.status)) for n in notices] == [
+        (1, "B", 5.0, "FILLED"), (2, "A", 10.0, "PARTIALLY_FILLED"),
+    ]
+    # an order placed now for B does not meet B's bar of this time, and A's
+    # partly filled order is not matched a second time on it
+    broker.submit(Order("B", "BUY", 1))
+    assert broker.process_bar(times[60.0][1]) == ()
+    notices = broker.process_bar(times[120.0][0])
+    assert [(n.order.id, n.fill.qty) for n in notices] == [(2, 10.0), (3, 1.0)]
+    assert broker.process_bar(times[120.0][1]) == ()
+    assert [(f.order_id, f.timestamp) for f in broker.fills] == [
+        (1, 60.0), (2, 60.0), (2, 120.0), (3, 120.0),
+    ]

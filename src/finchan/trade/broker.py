@@ -509,25 +509,34 @@ class SimBroker:
         or partially under ``volume_limit``) if the bar reaches its price.
         Returns the notices of this bar, an empty tuple when nothing happened.
 
-        When several symbols have open orders and :attr:`bars_at` is set, the
-        first such bar of a time matches the open orders of every symbol with
-        a bar at that time, in submission order across symbols (backtrader's
-        rule), and returns all their notices; the later bars of that time
-        then only mark the portfolio.
+        With :attr:`bars_at` set and open orders on another symbol than
+        ``bar.symbol``, the first bar of a time matches the open orders of
+        every symbol with a bar at that time, in submission order across
+        symbols (backtrader's rule), and returns all their notices; the later
+        bars of that time then only mark the portfolio. So every notice of a
+        time comes before the strategy sees any bar of that time, as in
+        backtrader, where the broker runs before ``next()``.
         """
         symbol = bar.symbol
-        self._now = bar.timestamp
+        ts = bar.timestamp
+        self._now = ts
         self._last_bars[symbol] = bar
-        book = self._books.get(symbol)
-        if book is None:
-            self.portfolio.mark(symbol, bar.close)
-            return _NO_NOTICES
         books = self._books
-        if bar.timestamp == self._group_ts and symbol in self._group_symbols:
-            # its orders already met this bar, with the other symbols' of its time
-            notices: Sequence[Notice] = _NO_NOTICES
+        book = books.get(symbol)
+        if book is None:
+            # the idle path of a single-symbol run ends at "not books"
+            if not books or ts == self._group_ts or self.bars_at is None:
+                self.portfolio.mark(symbol, bar.close)
+                return _NO_NOTICES
+            notices: Sequence[Notice] = self._match_group(bar, self.bars_at(ts))
+        elif ts == self._group_ts:
+            if symbol in self._group_symbols:
+                # its orders already met this bar, with the other symbols' of its time
+                notices = _NO_NOTICES
+            else:
+                notices = self._match_group(bar, self.bars_at(ts) if self.bars_at else ())
         elif len(books) > 1 and self.bars_at is not None:
-            notices = self._match_group(bar, self.bars_at(bar.timestamp))
+            notices = self._match_group(bar, self.bars_at(ts))
         else:
             notices = self._match_book(book, bar)
         self.portfolio.mark(symbol, bar.close)
