@@ -203,6 +203,9 @@ class Env:
         with self.activated():
             if not self.ext_manager.loaded:
                 self.load_exts()
+            from finchan.config import check_ext_option_names
+
+            check_ext_option_names(self)  # options nobody reads are a typo, not a default
             return self.dispatcher.run()
 
     def stop(self) -> None:

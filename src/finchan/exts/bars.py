@@ -30,7 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from finchan.errors import ConfigError
 
@@ -38,12 +40,15 @@ if TYPE_CHECKING:
     from finchan.env import Env
     from finchan.trade.data import BarFeed
 
-__all__ = ["ext_name", "load_finchan_ext", "make_feed", "unload_finchan_ext"]
+__all__ = ["BarsOptions", "ext_name", "load_finchan_ext", "make_feed", "unload_finchan_ext"]
 
 ext_name = "finchan.exts.bars"
 required_exts: list[str] = []
 
-_FEED_OPTIONS = ("symbols", "symbol_column", "columns", "timezone", "timeframe", "start", "end")
+_FEED_OPTIONS = (
+    "symbols", "symbol_column", "columns", "timezone", "timeframe", "start", "end",
+    "date_format", "dayfirst", "sep", "adjust", "sort", "allow_nonpositive_prices",
+)
 _OPTIONS = ("file", "files", "synthetic", "chunk_size", "format", *_FEED_OPTIONS)
 _SYNTHETIC_OPTIONS = ("n", "symbol", "seed", "start")
 
@@ -127,9 +132,51 @@ def _synthetic_input(spec: Any) -> dict[str, Any]:
     return {symbol: make_bars(n, seed=seed, start=str(spec.get("start", "2020-01-01")))}
 
 
+class _SyntheticOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n: int = Field(100_000, ge=0)
+    symbol: str = "SYN"
+    seed: int = Field(42, ge=0)
+    start: Any = "2020-01-01"
+
+
+class BarsOptions(BaseModel):
+    """The options, checked key by key (unknown keys are errors naming the config file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: Any = None
+    files: Any = None
+    synthetic: _SyntheticOptions | None = None
+    chunk_size: int | None = Field(None, ge=1)
+    format: Literal["csv", "parquet"] | None = None
+    symbols: str | list[str] | None = None
+    symbol_column: str | None = None
+    columns: dict[str, str] | None = None
+    timezone: str | None = None
+    timeframe: str | None = None
+    start: Any = None
+    end: Any = None
+    # the layout of CSV files (docs/data.md)
+    date_format: str | None = None
+    dayfirst: bool | None = None
+    sep: str | None = None
+    adjust: Literal["none", "ohlc"] | None = None
+    sort: bool | None = None
+    allow_nonpositive_prices: bool | None = None
+
+
 def load_finchan_ext(env: Env) -> None:
     """Build the feed from the options, register it and publish it."""
-    feed = make_feed(env, env.get_ext_options(ext_name))
+    from finchan.config import ext_option_error, validate_ext_options
+
+    options = env.get_ext_options(ext_name)
+    validate_ext_options(env, ext_name, BarsOptions, options)
+    try:
+        feed = make_feed(env, options)
+    except ConfigError as exc:
+        raise ext_option_error(env, ext_name, str(exc)) from None
     env.dispatcher.register_event_source(feed)
     env.set_ext_obj(ext_name, feed)
 
