@@ -383,11 +383,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             mark = exc.problem_mark or exc.context_mark
             where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
             problem = exc.problem or exc.context or "invalid YAML"
-            raise ConfigError(f"{where}: invalid YAML: {problem}{toml}") from None
+            if toml:
+                raise ConfigError(f"{path}: not YAML{toml[:-1]}, key: value)") from None
+            raise ConfigError(f"{where}: invalid YAML: {problem}") from None
         except YAMLError as exc:
-            raise ConfigError(
-                f"{path}: invalid YAML: {str(exc).splitlines()[0]}{toml}"
-            ) from None
+            raise ConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}{toml}") from None
         except RecursionError:
             raise ConfigError(f"{path}: config nested too deeply") from None
         if toml and isinstance(data, str):

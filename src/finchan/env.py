@@ -150,7 +150,16 @@ class Env:
     @property
     def work_dir(self) -> Path:
         """Where logs, state and run outputs go (created when first asked for)."""
-        self._work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from finchan.errors import ConfigError
+
+            what = "is a file" if isinstance(exc, FileExistsError) else "cannot be created"
+            raise ConfigError(
+                f"{self.config.source}: work_dir: {self._work_dir} {what} "
+                f"({exc.strerror or exc})"
+            ) from None
         return self._work_dir
 
     @property
