@@ -732,7 +732,7 @@ def _model_fields_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
     """The keys a nested pydantic model accepts at ``loc`` (for "did you mean")."""
     current: Any = model
     for part in loc[:-1]:
-        field = current.model_fields.get(part) if isinstance(current, type) else None
+        field = current.model_fields.get(part)
         annotation = getattr(field, "annotation", None)
         candidates = [annotation, *getattr(annotation, "__args__", ())]
         current = next(

@@ -23,7 +23,7 @@ Options (all optional but one of ``files``, ``file`` or ``synthetic``)::
 Relative paths are read from the directory of the config file (or the
 current directory when the config has none). ``synthetic`` generates the
 deterministic 1-minute bars of the reference data (see
-:func:`finchan.trade._synthetic.make_bars`) so that examples need no file.
+:func:`finchan.trade.synthetic.make_bars`) so that examples need no file.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _file_list(env: Env | None, options: Mapping[str, Any]) -> list[Path]:
 
 
 def _synthetic_input(spec: Any) -> dict[str, Any]:
-    from finchan.trade._synthetic import make_bars
+    from finchan.trade.synthetic import make_bars
 
     if not isinstance(spec, Mapping):
         raise ConfigError(

@@ -406,7 +406,10 @@ def _open_inputs(inputs: _Inputs, symbols: Any, opts: _Options) -> list[_Input]:
                 )
             if symbol is None and opts.symbol_column is None:
                 symbol = stem
-            inp = _CsvInput(path, symbol, opts.sep) if kind == "csv" else _ParquetInput(path, symbol)
+            if kind == "csv":
+                inp = _CsvInput(path, symbol, opts.sep)
+            else:
+                inp = _ParquetInput(path, symbol)
         else:
             raise ConfigError(
                 f"input #{number}: expected a file path or a pandas DataFrame, "
@@ -956,7 +959,9 @@ class _Cursor:
         "blocks",
         "close",
         "done",
+        "first_seen",
         "high",
+        "last_seen",
         "low",
         "open",
         "pos",
@@ -971,6 +976,9 @@ class _Cursor:
         self.ts: list[float] | None = None
         self.pos = 0
         self.done = False
+        #: first and last bar time read from the input so far (for "no bar" warnings)
+        self.first_seen: float | None = None
+        self.last_seen: float | None = None
 
     def load(self) -> bool:
         """Make the next block current; False (and ``done``) at the end of the input."""
@@ -979,7 +987,10 @@ class _Cursor:
             if block is not None:
                 # whole-chunk conversions: numpy does the arithmetic, tolist()
                 # makes the Python floats the Bar objects will hold
-                self.ts = (block.ts_ns / 1e9).tolist()
+                self.ts = ts = (block.ts_ns / 1e9).tolist()
+                if self.first_seen is None:
+                    self.first_seen = ts[0]
+                self.last_seen = ts[-1]
                 self.open = block.open.tolist()
                 self.high = block.high.tolist()
                 self.low = block.low.tolist()
@@ -1200,6 +1211,8 @@ class BarFeed(AbsEventSource):
         self._symbols: list[str] | None = None
         self._skip_before: float | None = None
         self.exhausted = False
+        self._started = False
+        self._emitted = 0
 
     @property
     def name(self) -> str:
@@ -1230,6 +1243,8 @@ class BarFeed(AbsEventSource):
         start_dt = getattr(getattr(self.env, "dispatcher", None), "start_dt", None)
         if start_dt is not None:
             self._skip_before = start_dt.timestamp()
+        self._started = True
+        self._emitted = 0
 
     def events_until(self, limit_ts: float) -> list[Bar]:
         """The bars with ``timestamp < limit_ts`` not yet returned, in time order.
@@ -1252,6 +1267,7 @@ class BarFeed(AbsEventSource):
             # each input's bars are already sorted: timsort merges the runs, and
             # being stable it keeps equal times in input order
             out.sort(key=_BY_TIME)
+        self._emitted += len(out)
         if all(cursor.done for cursor in self._cursors):
             self.exhausted = True
         return out
@@ -1270,12 +1286,46 @@ class BarFeed(AbsEventSource):
         return first
 
     def stop(self) -> None:
-        """Close the open files; the feed gives no more bars afterwards."""
+        """Close the open files; the feed gives no more bars afterwards.
+
+        A backtest that got no bar at all from the feed is warned about: its
+        report would be silently empty (``start_dt`` after the data...).
+        """
+        if self._started and not self._emitted:
+            _warn_no_bar(self)
+        self._started = False
         for cursor in self._cursors:
             cursor.close_input()
             cursor.ts = None
             cursor.done = True
         self.exhausted = True
+
+
+def _warn_no_bar(feed: BarFeed) -> None:
+    env = feed.env
+    if getattr(env, "run_mode", None) != "backtrack":
+        return
+    dispatcher = env.dispatcher
+    tz = feed._opts.tz
+
+    def shown(ts: float | None) -> str:
+        stamp = pd.Timestamp(ts, unit="s", tz="UTC") if ts is not None else None
+        return "-" if stamp is None else stamp.tz_convert(tz).isoformat()
+
+    start, end = getattr(dispatcher, "start_dt", None), getattr(dispatcher, "end_dt", None)
+    span = (
+        f"{start.isoformat() if start else 'the data start'} to "
+        f"{end.isoformat() if end else 'the data end'}"
+    )
+    firsts = [c.first_seen for c in feed._cursors if c.first_seen is not None]
+    lasts = [c.last_seen for c in feed._cursors if c.last_seen is not None]
+    if not firsts:
+        data = "the data has no bars"
+    elif all(c.done for c in feed._cursors):
+        data = f"the data spans {shown(min(firsts))} to {shown(max(lasts))}"
+    else:
+        data = f"the data starts at {shown(min(firsts))}"
+    _log.warning("%s: no bar in the backtest span %s; %s", feed.name, span, data)
 
 
 def load_bars(
