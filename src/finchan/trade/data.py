@@ -1251,18 +1251,22 @@ class BarFeed(AbsEventSource):
 
         Sets :attr:`exhausted` once every input is used up.
         """
-        if self._skip_before is not None:
-            for cursor in self._cursors:
-                cursor.skip(self._skip_before)
-            self._skip_before = None
         out: list[Bar] = []
         contributors = 0
-        for cursor in self._cursors:
-            if cursor.done:
-                continue
-            before = len(out)
-            cursor.take(self.env, limit_ts, out)
-            contributors += len(out) > before
+        try:
+            if self._skip_before is not None:
+                for cursor in self._cursors:
+                    cursor.skip(self._skip_before)
+                self._skip_before = None
+            for cursor in self._cursors:
+                if cursor.done:
+                    continue
+                before = len(out)
+                cursor.take(self.env, limit_ts, out)
+                contributors += len(out) > before
+        except BaseException:
+            self._started = False  # a failed run is not "no bar in the span"
+            raise
         if contributors > 1:
             # each input's bars are already sorted: timsort merges the runs, and
             # being stable it keeps equal times in input order
@@ -1276,8 +1280,12 @@ class BarFeed(AbsEventSource):
         """POSIX time of the next bar (the first before any is taken), None if none is left."""
         first = None
         for cursor in self._cursors:
-            if cursor.ts is None and (cursor.done or not cursor.load()):
-                continue
+            try:
+                if cursor.ts is None and (cursor.done or not cursor.load()):
+                    continue
+            except BaseException:
+                self._started = False
+                raise
             assert cursor.ts is not None
             ts = cursor.ts[cursor.pos]
             first = ts if first is None or ts < first else first
