@@ -828,6 +828,9 @@ def load_config(
     raw, origins, config_dir = read_config_files(path)
     for assignment in overrides:
         key_path = apply_override(raw, assignment)
+        for alias, canonical in _KEY_ALIASES.items():
+            if canonical == key_path[0] and assignment.startswith(alias + "."):
+                origins.spelling.setdefault(canonical, alias)  # type: ignore[attr-defined]
         for size in range(1, len(key_path) + 1):
             origins[key_path[:size]] = "--set"
     if run_mode is not None:
