@@ -138,14 +138,51 @@ def _check_encodable(prim: str, args: tuple[Any, ...]) -> None:
         )
 
 
+def _ok(arg: Any) -> bool:
+    """True when ``arg`` is surely encodable: an ASCII str, or not text at all (flags, counts)."""
+    kind = arg.__class__
+    if kind is str:
+        return arg.isascii()
+    return kind is not list and kind is not tuple
+
+
 def _guarded(prim: str, method: Any) -> Any:
-    def guarded(self: AbsKvStore, *args: Any) -> Any:
-        _check_encodable(prim, args)
-        return method(self, *args)
+    """``method`` behind the encodability check; one wrapper per arity keeps the hot path short."""
+    code = method.__code__
+    # with defaults or *args the arity is not fixed: the general wrapper
+    fixed = not method.__defaults__ and not code.co_flags & 0x04
+    arity = code.co_argcount - 1 if fixed else -1
+    check = _check_encodable
+    guarded: Any
+    if arity == 1:
+        def guarded(self: AbsKvStore, a: Any) -> Any:
+            if not (a.__class__ is str and a.isascii()):
+                check(prim, (a,))
+            return method(self, a)
+    elif arity == 2:
+        def guarded(self: AbsKvStore, a: Any, b: Any) -> Any:
+            if not (a.__class__ is str and a.isascii() and _ok(b)):
+                check(prim, (a, b))
+            return method(self, a, b)
+    elif arity == 3:
+        def guarded(self: AbsKvStore, a: Any, b: Any, c: Any) -> Any:
+            if not (a.__class__ is str and a.isascii() and _ok(b) and _ok(c)):
+                check(prim, (a, b, c))
+            return method(self, a, b, c)
+    elif arity == 5:  # _set(key, value, nx, xx, get): flags after two strings
+        def guarded(self: AbsKvStore, a: Any, b: Any, c: Any, d: Any, e: Any) -> Any:
+            if not (a.__class__ is str and a.isascii() and _ok(b)):
+                check(prim, (a, b, c, d, e))
+            return method(self, a, b, c, d, e)
+    else:
+        def guarded(self: AbsKvStore, *args: Any) -> Any:
+            if not all(map(_ok, args)):
+                check(prim, args)
+            return method(self, *args)
 
     guarded.__name__ = getattr(method, "__name__", prim)
     guarded.__doc__ = method.__doc__
-    guarded._finchan_guarded = True  # type: ignore[attr-defined]
+    guarded._finchan_guarded = True
     return guarded
 
 
