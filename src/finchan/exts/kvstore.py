@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from finchan.errors import StoreError
 from finchan.kvstore import open_store
 
 if TYPE_CHECKING:
@@ -48,7 +49,14 @@ def load_finchan_ext(env: Env) -> None:
     if url is None:
         url = "memory://" if env.run_mode == "backtrack" else str(env.work_dir / DEFAULT_FILE)
     prefix = options.prefix
-    store = open_store(url, prefix=prefix, base_dir=env.work_dir)
+    try:
+        store = open_store(url, prefix=prefix, base_dir=env.work_dir)
+    except StoreError as exc:
+        # name the config file and key, like every other option error
+        from finchan.config import ext_option_error
+
+        key = "prefix" if str(exc).startswith("kvstore prefix") else "url"
+        raise StoreError(str(ext_option_error(env, ext_name, f"{key}: {exc}"))) from None
     env.set_ext_obj(ext_name, store)
     logger.info("kvstore %r opened (prefix %r)", store, prefix)
 
