@@ -18,6 +18,14 @@ Options (all optional but one of ``files``, ``file`` or ``synthetic``)::
       end: 2020-12-31 23:59      # ... to (inclusive)
       chunk_size: 100000
       format: csv                # for files whose suffix says neither csv nor parquet
+      # files as downloaded (docs/data.md): Date/Timestamp/time and Vol columns
+      # are found by themselves; these options cover the rest
+      adjust: none               # or ohlc: scale each bar by Adj Close / Close
+      dayfirst: false            # 01/02/2020 is 1 February
+      date_format: null          # strftime codes, e.g. "%d.%m.%Y"
+      sep: ","                   # CSV separator
+      sort: true                 # newest-first files are reversed (false: an error)
+      allow_nonpositive_prices: false
       # synthetic: {n: 100000, symbol: SYN, seed: 42, start: 2020-01-01}
 
 Relative paths are read from the directory of the config file (or the
