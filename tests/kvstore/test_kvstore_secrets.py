@@ -137,3 +137,34 @@ def test_a_password_echoed_by_a_config_error_is_masked(tmp_path):
     assert result.stderr.strip() == (
         f"finchan: error: {path}: seed: not an integer (got ['redis://:***@h/0'])"
     )
+
+
+def test_handlers_a_log_config_sets_up_mask_secrets_too(tmp_path):
+    import logging
+
+    from finchan.log import setup_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        setup_logging(0, tmp_path, {"handlers": {"f": {"class": "logging.FileHandler",
+                                                       "filename": "mine.log"}},
+                                    "root": {"handlers": ["f"], "level": "INFO"}})
+        logger = logging.getLogger("finchan.test_secrets")
+        logger.info("opened %s", f"redis://:{SECRET}@h/0")
+        try:
+            raise ValueError(f"redis://u:{SECRET}@h/0 refused")
+        except ValueError:
+            logger.exception("failed")
+        for handler in root.handlers:
+            handler.flush()
+        text = (tmp_path / "mine.log").read_text()
+    finally:
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+            handler.close()
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+    assert "opened redis://:***@h/0" in text and "ValueError: redis://u:***@h/0 refused" in text
+    assert SECRET not in text
