@@ -149,7 +149,8 @@ def test_handlers_a_log_config_sets_up_mask_secrets_too(tmp_path):
     try:
         setup_logging(0, tmp_path, {"handlers": {"f": {"class": "logging.FileHandler",
                                                        "filename": "mine.log"}},
-                                    "root": {"handlers": ["f"], "level": "INFO"}})
+                                    "root": {"handlers": ["f"], "level": "INFO"},
+                                    "disable_existing_loggers": False})
         logger = logging.getLogger("finchan.test_secrets")
         logger.info("opened %s", f"redis://:{SECRET}@h/0")
         try:
