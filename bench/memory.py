@@ -66,7 +66,7 @@ def _ensure_parquet(n: int) -> Path:
 
 
 def _generate(n: int) -> None:
-    from finchan.trade._synthetic import make_bars
+    from finchan.trade.synthetic import make_bars
 
     path = bars_path(n, ".parquet")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -153,7 +153,7 @@ def _ensure_files(n: int) -> None:
     csv, parquet = bars_path(n, ".csv"), bars_path(n, ".parquet")
     if csv.exists() and parquet.exists():
         return
-    from finchan.trade._synthetic import make_bars
+    from finchan.trade.synthetic import make_bars
 
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     frame = make_bars(n)

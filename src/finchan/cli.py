@@ -24,9 +24,12 @@ _TRACEBACK_VERBOSITY = 3
 
 
 def _fail(message: str, code: int, verbose: int, exc: BaseException | None = None) -> None:
+    from finchan._secrets import mask_secrets
+
     if exc is not None and verbose >= _TRACEBACK_VERBOSITY:
-        traceback.print_exception(exc, file=sys.stderr)
-    click.echo(f"finchan: error: {message}", err=True)
+        # the traceback passes the same mask as the message: no password in a URL leaks
+        sys.stderr.write(mask_secrets("".join(traceback.format_exception(exc))))
+    click.echo(f"finchan: error: {mask_secrets(message)}", err=True)
     sys.exit(code)
 
 
@@ -81,7 +84,9 @@ def main(
         config = load_config(config_path, overrides, run_mode=mode)
         env = Env(config)
         env.quiet = quiet
-        log_file = setup_logging(verbose, env.work_dir, config.log_config, quiet=quiet)
+        log_file = setup_logging(
+            verbose, env.work_dir, config.log_config, quiet=quiet, source=config.source
+        )
         summary = env.run()
     except FinchanError as exc:
         _fail(str(exc), exc.exit_code, verbose, exc)

@@ -150,7 +150,16 @@ class Env:
     @property
     def work_dir(self) -> Path:
         """Where logs, state and run outputs go (created when first asked for)."""
-        self._work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from finchan.errors import ConfigError
+
+            what = "is a file" if isinstance(exc, FileExistsError) else "cannot be created"
+            raise ConfigError(
+                f"{self.config.source}: work_dir: {self._work_dir} {what} "
+                f"({exc.strerror or exc})"
+            ) from None
         return self._work_dir
 
     @property
@@ -203,6 +212,9 @@ class Env:
         with self.activated():
             if not self.ext_manager.loaded:
                 self.load_exts()
+            from finchan.config import check_ext_option_names
+
+            check_ext_option_names(self)  # options nobody reads are a typo, not a default
             return self.dispatcher.run()
 
     def stop(self) -> None:

@@ -62,6 +62,7 @@ def setup_logging(
     work_dir: Path | None = None,
     log_config: dict[str, Any] | None = None,
     quiet: bool = False,
+    source: str = "config",
 ) -> Path | None:
     """Configure logging for a CLI run; returns the log file's path, if any.
 
@@ -73,11 +74,20 @@ def setup_logging(
     if log_config:
         import copy
 
+        from finchan.errors import ConfigError
+
         config = copy.deepcopy(log_config)
         config.setdefault("version", 1)
-        if work_dir is not None:
-            _relocate_files(config, work_dir)
-        logging.config.dictConfig(config)
+        try:
+            if work_dir is not None:
+                _relocate_files(config, work_dir)
+            logging.config.dictConfig(config)
+        except (ValueError, TypeError, AttributeError, ImportError, KeyError, OSError) as exc:
+            # dictConfig wraps the cause: "Unable to configure handler 'x'" + the reason
+            cause = exc.__cause__ or exc.__context__
+            detail = f"{exc}" + (f": {type(cause).__name__}: {cause}" if cause else "")
+            raise ConfigError(f"{source}: log_config: {detail.splitlines()[0]}") from None
+        _mask_handlers()
         return None
     level = _VERBOSITY_LEVELS.get(verbosity, logging.DEBUG)
     if quiet:
@@ -104,4 +114,29 @@ def setup_logging(
         file_handler.addFilter(track)
         root.addHandler(file_handler)
         root.setLevel(min(level, file_handler.level))
+    _mask_handlers()
     return log_file
+
+
+class SecretFilter(logging.Filter):
+    """Masks passwords in URLs (finchan._secrets) in a record's message and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from finchan._secrets import mask_secrets
+
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_secrets(record.exc_text)
+        return True
+
+
+def _mask_handlers() -> None:
+    """Every handler of the root logger masks secrets, whoever configured it."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, SecretFilter) for f in handler.filters):
+            handler.addFilter(SecretFilter())

@@ -93,15 +93,15 @@ def test_a_strategy_resumes_from_the_state_of_the_previous_run(
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"ulr": "memory://"}, "unknown option 'ulr'"),
-    ({"url": 5}, "url must be a store URL"),
-    ({"prefix": ["a"]}, "prefix must be a string"),
+    ({"ulr": "memory://"}, "ulr: unknown key \\(did you mean 'url'\\?\\)"),
+    ({"url": 5}, "url: not a string \\(got 5\\)"),
+    ({"prefix": ["a"]}, "prefix: not a string"),
 ])
 def test_bad_options_raise_config_error_naming_the_extension(
         make_env: Callable[..., Any], tmp_path: Path, options: dict[str, Any],
         message: str) -> None:
     env = store_env(make_env, "backtest", options, tmp_path)
-    with pytest.raises(ConfigError, match=f"{EXT}: {message}"):
+    with pytest.raises(ConfigError, match=f"backtrack_exts.{EXT}.{message}"):
         env.load_exts(EXT)
 
 

@@ -105,7 +105,7 @@ def test_bad_broker_option_names_file_and_key(tmp_path):
     path = write_config(tmp_path, "class: finchan.trade.examples:SmaCross",
                         extra="  finchan.exts.sim_broker: {cash: lots}\n")
     assert one_line_error(run_finchan("-c", str(path)), 2) == (
-        f"finchan: error: {path}: backtrack_exts.finchan.exts.sim_broker.cash: not a number (got 'lots')"
+        f"finchan: error: {path}: backtest_exts.finchan.exts.sim_broker.cash: not a number (got 'lots')"
     )
 
 

@@ -17,6 +17,7 @@ from finchan.trade._synthetic import make_bars
 from finchan.trade.data import BarFeed
 
 EXT = "finchan.exts.bars"
+SEC = f"backtrack_exts.{EXT}"
 T0 = dt.datetime(2020, 1, 1, tzinfo=dt.UTC).timestamp()
 
 
@@ -159,24 +160,24 @@ def test_bad_row_stops_the_run_with_the_data_error(tmp_path, make_env):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({}, f"{EXT}: no bar data: set files, file or synthetic"),
-        ({"fils": ["a.csv"]}, f"{EXT}: unknown option 'fils' (known: "),
-        ({"file": "a.csv", "files": ["b.csv"]}, f"{EXT}: give file or files, not both"),
-        ({"files": [1, 2]}, f"{EXT}: files: expected a path or a list of paths, got [1, 2]"),
+        ({}, f"{SEC}: no bar data: set files, file or synthetic"),
+        ({"fils": ["a.csv"]}, f"{SEC}.fils: unknown key (did you mean 'files'?)"),
+        ({"file": "a.csv", "files": ["b.csv"]}, f"{SEC}: give file or files, not both"),
+        ({"files": [1, 2]}, f"{SEC}.files: expected a path or a list of paths, got [1, 2]"),
         (
             {"synthetic": {"n": 5}, "timezone": "Nowhere/City"},
-            f"{EXT}: timezone: unknown time zone",
+            f"{SEC}.timezone: unknown time zone",
         ),
-        ({"synthetic": {"n": -1}}, f"{EXT}: synthetic.n: expected a non-negative integer, got -1"),
-        ({"synthetic": {"rows": 5}}, f"{EXT}: synthetic: unknown option 'rows'"),
-        ({"synthetic": 5}, f"{EXT}: synthetic: expected a mapping"),
+        ({"synthetic": {"n": -1}}, f"{SEC}.synthetic.n: must be greater than or equal to 0"),
+        ({"synthetic": {"rows": 5}}, f"{SEC}.synthetic.rows: unknown key (known: n, symbol, "),
+        ({"synthetic": 5}, f"{SEC}.synthetic: not a mapping (got 5)"),
     ],
 )
 def test_bad_options_are_config_errors_naming_the_extension(make_env, options, message):
     env = bars_env(make_env, options or None)
     with pytest.raises(ConfigError) as info:
         env.load_exts()
-    assert str(info.value).startswith(message)
+    assert str(info.value).startswith(f"config: {message}")
 
 
 def test_make_feed_builds_the_feed_without_an_env(tmp_path):

@@ -18,19 +18,29 @@ Options (all optional but one of ``files``, ``file`` or ``synthetic``)::
       end: 2020-12-31 23:59      # ... to (inclusive)
       chunk_size: 100000
       format: csv                # for files whose suffix says neither csv nor parquet
+      # files as downloaded (docs/data.md): Date/Timestamp/time and Vol columns
+      # are found by themselves; these options cover the rest
+      adjust: none               # or ohlc: scale each bar by Adj Close / Close
+      dayfirst: false            # 01/02/2020 is 1 February
+      date_format: null          # strftime codes, e.g. "%d.%m.%Y"
+      sep: ","                   # CSV separator
+      sort: true                 # newest-first files are reversed (false: an error)
+      allow_nonpositive_prices: false
       # synthetic: {n: 100000, symbol: SYN, seed: 42, start: 2020-01-01}
 
 Relative paths are read from the directory of the config file (or the
 current directory when the config has none). ``synthetic`` generates the
 deterministic 1-minute bars of the reference data (see
-:func:`finchan.trade._synthetic.make_bars`) so that examples need no file.
+:func:`finchan.trade.synthetic.make_bars`) so that examples need no file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from finchan.errors import ConfigError
 
@@ -38,12 +48,15 @@ if TYPE_CHECKING:
     from finchan.env import Env
     from finchan.trade.data import BarFeed
 
-__all__ = ["ext_name", "load_finchan_ext", "make_feed", "unload_finchan_ext"]
+__all__ = ["BarsOptions", "ext_name", "load_finchan_ext", "make_feed", "unload_finchan_ext"]
 
 ext_name = "finchan.exts.bars"
 required_exts: list[str] = []
 
-_FEED_OPTIONS = ("symbols", "symbol_column", "columns", "timezone", "timeframe", "start", "end")
+_FEED_OPTIONS = (
+    "symbols", "symbol_column", "columns", "timezone", "timeframe", "start", "end",
+    "date_format", "dayfirst", "sep", "adjust", "sort", "allow_nonpositive_prices",
+)
 _OPTIONS = ("file", "files", "synthetic", "chunk_size", "format", *_FEED_OPTIONS)
 _SYNTHETIC_OPTIONS = ("n", "symbol", "seed", "start")
 
@@ -103,7 +116,7 @@ def _file_list(env: Env | None, options: Mapping[str, Any]) -> list[Path]:
 
 
 def _synthetic_input(spec: Any) -> dict[str, Any]:
-    from finchan.trade._synthetic import make_bars
+    from finchan.trade.synthetic import make_bars
 
     if not isinstance(spec, Mapping):
         raise ConfigError(
@@ -127,9 +140,51 @@ def _synthetic_input(spec: Any) -> dict[str, Any]:
     return {symbol: make_bars(n, seed=seed, start=str(spec.get("start", "2020-01-01")))}
 
 
+class _SyntheticOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n: int = Field(100_000, ge=0)
+    symbol: str = "SYN"
+    seed: int = Field(42, ge=0)
+    start: Any = "2020-01-01"
+
+
+class BarsOptions(BaseModel):
+    """The options, checked key by key (unknown keys are errors naming the config file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: Any = None
+    files: Any = None
+    synthetic: _SyntheticOptions | None = None
+    chunk_size: int | None = Field(None, ge=1)
+    format: Literal["csv", "parquet"] | None = None
+    symbols: str | list[str] | None = None
+    symbol_column: str | None = None
+    columns: dict[str, str] | None = None
+    timezone: str | None = None
+    timeframe: str | None = None
+    start: Any = None
+    end: Any = None
+    # the layout of CSV files (docs/data.md)
+    date_format: str | None = None
+    dayfirst: bool | None = None
+    sep: str | None = None
+    adjust: Literal["none", "ohlc"] | None = None
+    sort: bool | None = None
+    allow_nonpositive_prices: bool | None = None
+
+
 def load_finchan_ext(env: Env) -> None:
     """Build the feed from the options, register it and publish it."""
-    feed = make_feed(env, env.get_ext_options(ext_name))
+    from finchan.config import ext_option_error, validate_ext_options
+
+    options = env.get_ext_options(ext_name)
+    validate_ext_options(env, ext_name, BarsOptions, options)
+    try:
+        feed = make_feed(env, options)
+    except ConfigError as exc:
+        raise ext_option_error(env, ext_name, str(exc)) from None
     env.dispatcher.register_event_source(feed)
     env.set_ext_obj(ext_name, feed)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from finchan.errors import ConfigError
+from finchan.errors import StoreError
 from finchan.kvstore import open_store
 
 if TYPE_CHECKING:
@@ -37,27 +37,26 @@ ext_name = "finchan.exts.kvstore"
 #: the live store's file under ``work_dir`` when no ``url`` is given
 DEFAULT_FILE = "state.db"
 
-_OPTIONS = ("url", "prefix")
-
 logger = logging.getLogger(__name__)
 
 
 def load_finchan_ext(env: Env) -> None:
     """Open the store the options name and publish it."""
-    options = env.get_ext_options(ext_name)
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise ConfigError(f"{ext_name}: unknown option {unknown[0]!r} "
-                          f"(options: {', '.join(_OPTIONS)})")
-    url = options.get("url")
+    from finchan.config import KvStoreOptions, validate_ext_options
+
+    options = validate_ext_options(env, ext_name, KvStoreOptions)
+    url = options.url
     if url is None:
         url = "memory://" if env.run_mode == "backtrack" else str(env.work_dir / DEFAULT_FILE)
-    elif not isinstance(url, str) or not url:
-        raise ConfigError(f"{ext_name}: url must be a store URL string, not {url!r}")
-    prefix = options.get("prefix") or ""
-    if not isinstance(prefix, str):
-        raise ConfigError(f"{ext_name}: prefix must be a string, not {prefix!r}")
-    store = open_store(url, prefix=prefix, base_dir=env.work_dir)
+    prefix = options.prefix
+    try:
+        store = open_store(url, prefix=prefix, base_dir=env.work_dir)
+    except StoreError as exc:
+        # name the config file and key, like every other option error
+        from finchan.config import ext_option_error
+
+        key = "prefix" if str(exc).startswith("kvstore prefix") else "url"
+        raise StoreError(str(ext_option_error(env, ext_name, f"{key}: {exc}"))) from None
     env.set_ext_obj(ext_name, store)
     logger.info("kvstore %r opened (prefix %r)", store, prefix)
 

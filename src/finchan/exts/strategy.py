@@ -161,10 +161,12 @@ class StrategyRunner:
     def _write_config(self, path: Path) -> None:
         from ruamel.yaml import YAML
 
+        from finchan._secrets import mask_values
+
         yaml = YAML(typ="safe", pure=True)
         yaml.default_flow_style = False
         with path.open("w", encoding="utf-8") as stream:
-            yaml.dump(_plain(self.env.options), stream)
+            yaml.dump(mask_values(_plain(self.env.options)), stream)  # no password in a URL
 
     # -- progress ------------------------------------------------------------------------------
     def _start_progress(self) -> None:

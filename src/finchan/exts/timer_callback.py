@@ -74,6 +74,9 @@ def add_timer(event: Event) -> None:
 
 
 def load_finchan_ext(env: Env) -> None:
+    from finchan.config import TimerCallbackOptions, validate_ext_options
+
+    validate_ext_options(env, ext_name, TimerCallbackOptions)  # a typo is an error, not a default
     env.set_ext_obj(ext_name, TimerCallbackStats())
     env.dispatcher.subscribe(SysEvents.SYSTEM_STARTED, add_timer)
     env.dispatcher.subscribe(FINISHED_EVENT, on_finished)

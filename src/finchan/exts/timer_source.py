@@ -412,9 +412,12 @@ class TimerSource(AbsEventSource):
 
 
 def load_finchan_ext(env: Env) -> None:
-    options = env.get_ext_options(ext_name)
-    scheduler = Scheduler(env, seed=int(options.get("seed", env.seed)))
-    source = TimerSource(env, scheduler, frequency=float(options.get("frequency", 1.0)))
+    from finchan.config import TimerSourceOptions, validate_ext_options
+
+    options = validate_ext_options(env, ext_name, TimerSourceOptions)
+    seed = env.seed if options.seed is None else options.seed
+    scheduler = Scheduler(env, seed=seed)
+    source = TimerSource(env, scheduler, frequency=options.frequency)
     env.dispatcher.register_event_source(source)
     env.dispatcher.subscribe(TIMER_EVENT, scheduler._on_timer)
     env.set_ext_obj(ext_name, scheduler)

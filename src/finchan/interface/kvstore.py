@@ -45,10 +45,13 @@ from typing import Any, TypeAlias
 
 from finchan.errors import FinchanError, StoreError
 
-__all__ = ["AbsKvStore", "Encodable", "KvPipeline"]
+__all__ = ["PREFIX_SEPARATOR", "AbsKvStore", "Encodable", "KvPipeline"]
 
 #: what a key, field or value may be (stored as its string form)
 Encodable: TypeAlias = str | bytes | int | float
+
+#: a non-empty key prefix ends with this, so prefixes cannot collide (docs/kvstore.md)
+PREFIX_SEPARATOR = ":"
 
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
@@ -108,6 +111,81 @@ def _list_or_args(keys: Any, args: tuple[Any, ...]) -> list[Any]:
     return items
 
 
+def _unencodable(args: Any) -> str | None:
+    """The first string in ``args`` (nested lists/tuples too) UTF-8 cannot encode, if any."""
+    for arg in args:
+        if type(arg) is str:
+            if not arg.isascii():
+                try:
+                    arg.encode("utf-8")
+                except UnicodeEncodeError:
+                    return arg
+        elif isinstance(arg, (list, tuple)):
+            found = _unencodable(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _check_encodable(prim: str, args: tuple[Any, ...]) -> None:
+    """Refuse text no backend can store (a lone surrogate), the same on every backend."""
+    bad = _unencodable(args)
+    if bad is not None:
+        subject = f" {args[0]!r}" if args and type(args[0]) is str and args[0] != bad else ""
+        raise StoreError(
+            f"{prim[1:]}{subject}: {bad[:40]!r} is not valid text (a lone surrogate "
+            "cannot be encoded as UTF-8)"
+        )
+
+
+def _ok(arg: Any) -> bool:
+    """True when ``arg`` is surely encodable: an ASCII str, or not text at all (flags, counts)."""
+    kind = arg.__class__
+    if kind is str:
+        return arg.isascii()
+    return kind is not list and kind is not tuple
+
+
+def _guarded(prim: str, method: Any) -> Any:
+    """``method`` behind the encodability check; one wrapper per arity keeps the hot path short."""
+    code = method.__code__
+    # with defaults or *args the arity is not fixed: the general wrapper
+    fixed = not method.__defaults__ and not code.co_flags & 0x04
+    arity = code.co_argcount - 1 if fixed else -1
+    check = _check_encodable
+    guarded: Any
+    if arity == 1:
+        def guarded(self: AbsKvStore, a: Any) -> Any:
+            if not (a.__class__ is str and a.isascii()):
+                check(prim, (a,))
+            return method(self, a)
+    elif arity == 2:
+        def guarded(self: AbsKvStore, a: Any, b: Any) -> Any:
+            if not (a.__class__ is str and a.isascii() and _ok(b)):
+                check(prim, (a, b))
+            return method(self, a, b)
+    elif arity == 3:
+        def guarded(self: AbsKvStore, a: Any, b: Any, c: Any) -> Any:
+            if not (a.__class__ is str and a.isascii() and _ok(b) and _ok(c)):
+                check(prim, (a, b, c))
+            return method(self, a, b, c)
+    elif arity == 5:  # _set(key, value, nx, xx, get): flags after two strings
+        def guarded(self: AbsKvStore, a: Any, b: Any, c: Any, d: Any, e: Any) -> Any:
+            if not (a.__class__ is str and a.isascii() and _ok(b)):
+                check(prim, (a, b, c, d, e))
+            return method(self, a, b, c, d, e)
+    else:
+        def guarded(self: AbsKvStore, *args: Any) -> Any:
+            if not all(map(_ok, args)):
+                check(prim, args)
+            return method(self, *args)
+
+    guarded.__name__ = getattr(method, "__name__", prim)
+    guarded.__doc__ = method.__doc__
+    guarded._finchan_guarded = True
+    return guarded
+
+
 class AbsKvStore(abc.ABC):
     """KV store interface.
 
@@ -119,9 +197,25 @@ class AbsKvStore(abc.ABC):
     :class:`~finchan.errors.StoreError`.
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every backend's primitives refuse unencodable text before touching
+        # their storage: the memory store would keep it, SQLite and Redis fail
+        # in their own ways; one check gives one StoreError everywhere
+        super().__init_subclass__(**kwargs)
+        for prim in _PRIMITIVES:
+            method = cls.__dict__.get(prim)
+            if callable(method) and not getattr(method, "_finchan_guarded", False):
+                setattr(cls, prim, _guarded(prim, method))
+
     def __init__(self, *, prefix: str = "") -> None:
         if not isinstance(prefix, str):
             raise StoreError(f"kvstore prefix must be a string, not {prefix!r}")
+        if prefix and not prefix.endswith(PREFIX_SEPARATOR):
+            raise StoreError(
+                f"kvstore prefix {prefix!r} must end with {PREFIX_SEPARATOR!r} "
+                f"(e.g. {prefix + PREFIX_SEPARATOR!r}), so that two prefixes cannot "
+                "collide ('a' + 'bc' and 'ab' + 'c' are the same key)"
+            )
         #: prepended to every key name
         self.prefix = prefix
 
@@ -573,6 +667,7 @@ class KvPipeline(AbsKvStore):
 
 def _buffer(prim: str) -> Any:
     def buffered(self: KvPipeline, *args: Any) -> KvPipeline:
+        _check_encodable(prim, args)
         self._commands.append((prim, args))
         return self
 

@@ -9,7 +9,7 @@ import copy
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from finchan.errors import FinchanError, StoreError
 from finchan.interface.kvstore import AbsKvStore
@@ -23,15 +23,29 @@ _QUEUED = object()
 
 def mask_url(url: str) -> str:
     """``url`` with its password, if any, replaced by ``***`` (for messages)."""
+    from finchan._secrets import mask_secrets
+
+    return mask_secrets(url)
+
+
+def _check_db(url: str, shown: str) -> None:
+    """Refuse a database number that is not a number (redis-py would quietly use db 0)."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError as exc:
+        raise StoreError(f"kvstore URL {shown!r}: malformed URL ({exc})") from None
+    candidates = [value for name, value in pairs if name == "db"]
+    if parts.scheme.lower() in ("redis", "rediss"):
+        path = parts.path.strip("/")
+        if path:
+            candidates.append(path)
+    for value in candidates:
+        if not value.isdigit():
+            raise StoreError(
+                f"kvstore URL {shown!r}: database {value!r} is not a number "
+                "(redis://host:port/N, N = 0, 1, ...)"
+            )
 
 
 def _subject(args: tuple[Any, ...]) -> str:
@@ -80,6 +94,7 @@ class RedisKvStore(AbsKvStore):
             raise StoreError(
                 f"cannot open {self._shown}: redis-py is not installed (pip install redis)"
             ) from None
+        _check_db(url, self._shown)
         self._response_error: type[Exception] = redis.ResponseError
         self._redis_error: type[Exception] = redis.RedisError
         try:

@@ -80,7 +80,7 @@ def backtest(
     Example
     -------
     >>> from finchan.trade import backtest
-    >>> from finchan.trade._synthetic import make_bars
+    >>> from finchan.trade.synthetic import make_bars
     >>> from finchan.trade.examples import SmaCross
     >>> result = backtest(SmaCross, {"SYN": make_bars(2_000)}, cash=1_000_000)
     >>> len(result.fills), round(result.final_equity, 2)

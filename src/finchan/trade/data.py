@@ -69,6 +69,23 @@ class _Options:
     end_ns: int | None
     chunk_size: int
     file_format: str | None
+    date_format: str | None = None
+    dayfirst: bool = False
+    sep: str | None = None
+    adjust: str = "none"
+    sort: bool = True
+    allow_nonpositive_prices: bool = False
+
+
+#: the layout options of BarFeed and load_bars beyond the core ones (docs/data.md)
+_LAYOUT_DEFAULTS: dict[str, Any] = {
+    "date_format": None,
+    "dayfirst": False,
+    "sep": None,
+    "adjust": "none",
+    "sort": True,
+    "allow_nonpositive_prices": False,
+}
 
 
 def _make_options(
@@ -81,7 +98,23 @@ def _make_options(
     end: Any,
     chunk_size: int,
     file_format: str | None,
+    **layout: Any,
 ) -> _Options:
+    unknown = sorted(set(layout) - set(_LAYOUT_DEFAULTS))
+    if unknown:
+        raise ConfigError(
+            f"unknown option {unknown[0]!r} (known: columns, symbols, symbol_column, timezone, "
+            f"timeframe, start, end, chunk_size, file_format, {', '.join(_LAYOUT_DEFAULTS)})"
+        )
+    layout = {**_LAYOUT_DEFAULTS, **{k: v for k, v in layout.items() if v is not None}}
+    if layout["adjust"] not in ("none", "ohlc"):
+        raise ConfigError(f"adjust: expected 'none' or 'ohlc', got {layout['adjust']!r}")
+    for key in ("dayfirst", "sort", "allow_nonpositive_prices"):
+        if not isinstance(layout[key], bool):
+            raise ConfigError(f"{key}: expected true or false, got {layout[key]!r}")
+    for key in ("date_format", "sep"):
+        if layout[key] is not None and (not isinstance(layout[key], str) or not layout[key]):
+            raise ConfigError(f"{key}: expected a non-empty string, got {layout[key]!r}")
     mapping = dict(columns or {})
     for key in mapping:
         if key not in BAR_COLUMNS:
@@ -116,6 +149,7 @@ def _make_options(
         end_ns,
         chunk_size,
         file_format,
+        **layout,
     )
 
 
@@ -170,13 +204,26 @@ class _Input:
         raise NotImplementedError
 
 
+#: what reading a damaged or compressed-and-truncated CSV raises (one-line data errors)
+_READ_ERRORS: tuple[type[BaseException], ...] = (ValueError, UnicodeDecodeError, OSError, EOFError)
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    import lzma
+    import zipfile
+    import zlib
+
+    return (*_READ_ERRORS, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+
+
 class _CsvInput(_Input):
     csv = True
 
-    def __init__(self, path: Path, symbol: str | None) -> None:
+    def __init__(self, path: Path, symbol: str | None, sep: str | None = None) -> None:
         self.path = path
         self.label = str(path)
         self.symbol = symbol
+        self.sep = sep or ","
 
     def present(self) -> list[str]:
         _check_file(self.path)
@@ -185,10 +232,10 @@ class _CsvInput(_Input):
                 if b"\0" in file.read(4096):
                     raise DataError(f"{self.label}: cannot read as CSV: binary content (NUL bytes)")
         try:
-            return [str(c) for c in pd.read_csv(self.path, nrows=0).columns]
+            return [str(c) for c in pd.read_csv(self.path, nrows=0, sep=self.sep).columns]
         except pd.errors.EmptyDataError:
             raise DataError(f"{self.label}: empty file, expected a CSV header line") from None
-        except (ValueError, UnicodeDecodeError, OSError) as exc:
+        except _read_errors() as exc:
             raise DataError(f"{self.label}: cannot read as CSV: {_one_line(exc)}") from None
 
     def chunks(
@@ -204,11 +251,12 @@ class _CsvInput(_Input):
                 dtype=dict.fromkeys(text, str),
                 chunksize=size,
                 skip_blank_lines=False,
+                sep=self.sep,
             ) as reader:
                 for frame in reader:
                     yield row0, {name: frame[name] for name in sources}
                     row0 += len(frame)
-        except (ValueError, UnicodeDecodeError, OSError) as exc:
+        except _read_errors() as exc:
             raise DataError(f"{self.label}: cannot read as CSV: {_one_line(exc)}") from None
 
 
@@ -358,7 +406,10 @@ def _open_inputs(inputs: _Inputs, symbols: Any, opts: _Options) -> list[_Input]:
                 )
             if symbol is None and opts.symbol_column is None:
                 symbol = stem
-            inp = (_CsvInput if kind == "csv" else _ParquetInput)(path, symbol)
+            if kind == "csv":
+                inp = _CsvInput(path, symbol, opts.sep)
+            else:
+                inp = _ParquetInput(path, symbol)
         else:
             raise ConfigError(
                 f"input #{number}: expected a file path or a pandas DataFrame, "
@@ -407,16 +458,36 @@ class _Stream:
         self.last_ns: int | None = None
         self.last_symbols: set[str] = set()
         self.odd_bars = 0
+        #: None until the first two times are seen; True for a newest-first input
+        self.descending: bool | None = None
+
+    def _detect_order(self, ns: np.ndarray) -> None:
+        _index, times = _valid_times(ns)
+        if len(times) >= 2 and times[0] != times[1]:
+            self.descending = bool(times[1] < times[0])
+            if self.descending:
+                _log.warning(
+                    "%s: rows are newest first: read whole and sorted oldest first",
+                    self.inp.label,
+                )
 
     def blocks(self) -> Iterator[_Block]:
-        """Yield the validated, filtered blocks of the input, in file order."""
+        """Yield the validated, filtered blocks of the input, in time order."""
+        held: list[_Block] = []
         try:
             for row0, raw in self.inp.chunks(self.sources, self.text, self.opts.chunk_size):
                 block, past_end = self._convert(row0, raw)
+                if self.descending:
+                    held.append(block)  # a newest-first input is reversed once read whole
+                    continue
                 if len(block):
                     yield block
                 if past_end:
                     break
+            if held:
+                whole = _reversed(held)
+                if len(whole):
+                    yield whole
         finally:
             if self.odd_bars > 1:
                 _log.warning(
@@ -447,7 +518,27 @@ class _Stream:
                 values[key] = np.zeros(len(raw[source["datetime"]]))
                 continue
             values[key] = _numbers(raw[name], name, "price" if key != "volume" else key, problems)
+            if key != "volume" and not opts.allow_nonpositive_prices:
+                arr = values[key]
+                _first(
+                    problems,
+                    arr <= 0,
+                    lambda i, n=name, a=arr: (
+                        n,
+                        f"price {float(a[i])!r} is not positive "
+                        "(set allow_nonpositive_prices to accept such bars)",
+                    ),
+                )
+        if "adj_close" in source:
+            # Yahoo's adjusted close: scale the whole bar by adj close / close
+            name = source["adj_close"]
+            adj = _numbers(raw[name], name, "price", problems)
+            ratio = adj / np.where(values["close"] == 0, np.nan, values["close"])
+            for key in _PRICES:
+                values[key] = values[key] * ratio
         ns = _times(raw[source["datetime"]], source["datetime"], opts, problems, inp.csv)
+        if self.descending is None and opts.sort and "symbol" not in source:
+            self._detect_order(ns)
         symbols = codes = None
         categories: list[str] = []
         if "symbol" in source:
@@ -484,8 +575,8 @@ class _Stream:
         if opts.start_ns is not None:
             keep = ns >= opts.start_ns
         past_end = False
-        if opts.end_ns is not None and len(ns) and ns[-1] > opts.end_ns:
-            past_end = True
+        if opts.end_ns is not None and len(ns) and (self.descending or ns[-1] > opts.end_ns):
+            past_end = not self.descending
             keep = ns <= opts.end_ns if keep is None else keep & (ns <= opts.end_ns)
         if opts.symbol_filter is not None and symbols is not None:
             wanted = np.isin(symbols, np.asarray(opts.symbol_filter, dtype=object))
@@ -503,11 +594,20 @@ class _Stream:
         prev = np.empty_like(times)
         prev[0] = self.last_ns if self.last_ns is not None else _NAT
         prev[1:] = times[:-1]
-        bad = times <= prev
+        if self.descending:
+            prev[0] = self.last_ns if self.last_ns is not None else np.iinfo(np.int64).max
+            bad = times >= prev
+        else:
+            bad = times <= prev
         if bad.any():
             k = int(bad.argmax())
             if times[k] == prev[k]:
                 text = f"duplicate time {self._iso(times[k])}"
+            elif self.descending:
+                text = (
+                    f"time {self._iso(times[k])} is after the previous bar's time "
+                    f"{self._iso(prev[k])} (a newest-first file must be newest-first throughout)"
+                )
             else:
                 text = (
                     f"time {self._iso(times[k])} is before the previous bar's time "
@@ -572,8 +672,44 @@ class _Stream:
         return pd.Timestamp(int(ns), tz="UTC").tz_convert(self.opts.tz).isoformat()
 
 
+#: other names of a bar column in files as users have them (Yahoo, brokers), matched
+#: ignoring case when the column's own name is absent and ``columns`` does not map it
+_ALIASES = {
+    "datetime": ("date", "timestamp", "time", "date_time", "datetime_utc"),
+    "volume": ("vol", "vol."),
+    "adj_close": ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close"),
+}
+
+
+def _alias(key: str, by_lower: Mapping[str, list[str]], inp: _Input) -> str | None:
+    """The one input column that is an alias of bar column ``key``, if any."""
+    found = [by_lower[a][0] for a in _ALIASES.get(key, ()) if len(by_lower.get(a, ())) == 1]
+    if len(found) > 1:
+        if key == "datetime" and {n.lower() for n in found} >= {"date", "time"}:
+            raise DataError(
+                f"{inp.label}: separate date and time columns ({_names(found)}): join them "
+                "into one column, or map one with columns={'datetime': ...}"
+            )
+        raise DataError(
+            f"{inp.label}: columns {_names(found)} could each be {key}: "
+            f"choose one with columns={{{key!r}: ...}}"
+        )
+    return found[0] if found else None
+
+
+def _reversed(blocks: list[_Block]) -> _Block:
+    """One block of newest-first blocks, oldest first."""
+    keys = ("ts_ns", *_PRICES, "volume")
+    values = {key: np.concatenate([getattr(b, key) for b in blocks])[::-1] for key in keys}
+    symbols = None
+    if blocks[0].symbols is not None:
+        symbols = np.concatenate([b.symbols for b in blocks])[::-1]
+    return _Block(symbol=blocks[0].symbol, symbols=symbols, **values)
+
+
 def _resolve_columns(inp: _Input, present: list[str], opts: _Options) -> dict[str, str]:
-    """Map each bar column to its input column: the same name, else the same ignoring case."""
+    """Map each bar column to its input column: the same name, else the same ignoring case,
+    else a known alias (``Date``, ``Timestamp``, ``Vol``...) ignoring case."""
     wanted = {key: opts.columns.get(key, key) for key in BAR_COLUMNS}
     if opts.symbol_column is not None:
         wanted["symbol"] = opts.symbol_column
@@ -582,10 +718,13 @@ def _resolve_columns(inp: _Input, present: list[str], opts: _Options) -> dict[st
         by_lower.setdefault(name.lower(), []).append(name)
     source: dict[str, str] = {}
     for key, name in wanted.items():
+        alias = None
         if name in present:
             source[key] = name
         elif len(by_lower.get(name.lower(), ())) == 1:
             source[key] = by_lower[name.lower()][0]
+        elif key not in opts.columns and (alias := _alias(key, by_lower, inp)) is not None:
+            source[key] = alias
         elif key == "datetime" and isinstance(inp, _FrameInput) and _frame_time_index(inp):
             source[key] = present[-1]
         elif key == "volume" and "volume" not in opts.columns:
@@ -595,6 +734,14 @@ def _resolve_columns(inp: _Input, present: list[str], opts: _Options) -> dict[st
             raise DataError(
                 f"{inp.label}: missing column {name!r}{mapped}; columns present: {_names(present)}"
             )
+    if opts.adjust == "ohlc":
+        adj = _alias("adj_close", by_lower, inp)
+        if adj is None:
+            raise DataError(
+                f"{inp.label}: adjust='ohlc' needs an 'Adj Close' column; "
+                f"columns present: {_names(present)}"
+            )
+        source["adj_close"] = adj
     return source
 
 
@@ -667,9 +814,15 @@ def _times(series: pd.Series, name: str, opts: _Options, problems: list, csv: bo
             problems.append((0, name, text))
         return np.full(len(series), _NAT, dtype=np.int64)
     else:
-        index = _parse_text_times(series, name, problems)
+        index = _parse_text_times(series, name, opts, problems)
     empty = series.isna().to_numpy()
     _first(problems, empty, lambda i: (name, "empty time"))
+    # text pandas reads as "no time" ("NaT", "nan", "None"): not a time, not a 1677 bar
+    _first(
+        problems,
+        index.isna() & ~empty,
+        lambda i: (name, f"cannot read a time from {str(series.iloc[i])!r}"),
+    )
     if index.tz is None and not opts.is_utc:
         local = index.tz_localize(opts.tz, ambiguous="NaT", nonexistent="NaT")
         _first(
@@ -681,12 +834,33 @@ def _times(series: pd.Series, name: str, opts: _Options, problems: list, csv: bo
             ),
         )
         index = local
-    return index.as_unit("ns").asi8
+    try:
+        return index.as_unit("ns").asi8
+    except (OverflowError, ValueError):
+        # a time pandas can hold only at a coarser unit (years before 1678 or after 2261)
+        inside = (index >= pd.Timestamp.min.tz_localize(index.tz)) & (
+            index <= pd.Timestamp.max.tz_localize(index.tz)
+        )
+        _first(
+            problems,
+            ~inside & ~index.isna(),
+            lambda i: (name, f"time {str(series.iloc[i])!r} is out of range ({_TIME_RANGE})"),
+        )
+        return index.where(inside).as_unit("ns").asi8
 
 
-def _parse_text_times(series: pd.Series, name: str, problems: list) -> pd.DatetimeIndex:
+#: the times pandas (nanoseconds since 1970 in an int64) can hold
+_TIME_RANGE = "years 1678 to 2261 only"
+_TIME_ONLY = r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?\s*([AaPp][Mm])?\s*"
+
+
+def _parse_text_times(
+    series: pd.Series, name: str, opts: _Options, problems: list
+) -> pd.DatetimeIndex:
     import pyarrow as pa
 
+    if opts.date_format is not None:
+        return _parse_with_format(series, name, opts.date_format, problems)
     try:
         # Arrow's ISO parser reads naive ISO times ~8x faster than pandas; anything
         # else (offsets, other formats, bad text) goes on to pandas below
@@ -694,10 +868,22 @@ def _parse_text_times(series: pd.Series, name: str, problems: list) -> pd.Dateti
         return pd.DatetimeIndex(stamps.to_numpy(zero_copy_only=False))
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         pass
+    # a time without a date (09:30) would be dated today: the run would depend on the day
+    try:
+        time_only = series.str.fullmatch(_TIME_ONLY).fillna(False).to_numpy(dtype=bool)
+    except AttributeError:  # not text at all
+        time_only = np.zeros(len(series), dtype=bool)
+    if time_only.any():
+        i = int(time_only.argmax())
+        problems.append((i, name, f"time {str(series.iloc[i])!r} has no date"))
+    dayfirst = {"dayfirst": True} if opts.dayfirst else {}
     with warnings.catch_warnings():
         # pandas warns when it falls back to parsing each element on its own
         warnings.simplefilter("ignore", UserWarning)
-        for options in ({"format": "ISO8601"}, {"format": "ISO8601", "utc": True}, {}):
+        iso: tuple[dict[str, Any], ...] = (
+            ({"format": "ISO8601"}, {"format": "ISO8601", "utc": True})
+        )
+        for options in (*iso, dayfirst):
             try:
                 return pd.DatetimeIndex(pd.to_datetime(series, **options))
             except (ValueError, TypeError, OverflowError):
@@ -705,7 +891,7 @@ def _parse_text_times(series: pd.Series, name: str, problems: list) -> pd.Dateti
         # unreadable somewhere: the reading that gets farthest names the bad cell
         present = series.notna().to_numpy()
         best = None
-        for options in ({"format": "ISO8601"}, {}):
+        for options in ({"format": "ISO8601"}, dayfirst):
             parsed = pd.DatetimeIndex(pd.to_datetime(series, errors="coerce", utc=True, **options))
             bad = parsed.isna() & present
             first = int(bad.argmax()) if bad.any() else len(series)
@@ -713,8 +899,39 @@ def _parse_text_times(series: pd.Series, name: str, problems: list) -> pd.Dateti
                 best = (first, parsed)
     assert best is not None
     first = min(best[0], len(series) - 1)
-    problems.append((first, name, f"cannot read a time from {str(series.iloc[first])!r}"))
+    problems.append((first, name, _unreadable(series.iloc[first])))
     return best[1]
+
+
+def _unreadable(cell: Any) -> str:
+    text = str(cell)
+    try:
+        pd.Timestamp(text)
+    except pd.errors.OutOfBoundsDatetime:
+        return f"time {text!r} is out of range ({_TIME_RANGE})"
+    except (ValueError, TypeError, OverflowError):
+        pass
+    return f"cannot read a time from {text!r}"
+
+
+def _parse_with_format(
+    series: pd.Series, name: str, date_format: str, problems: list
+) -> pd.DatetimeIndex:
+    """Times read with an explicit ``date_format`` (strftime codes); the first misfit is named."""
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(series, format=date_format))
+    except (ValueError, TypeError, OverflowError):
+        pass
+    parsed = pd.DatetimeIndex(
+        pd.to_datetime(series, format=date_format, errors="coerce", utc=True)
+    )
+    bad = parsed.isna() & series.notna().to_numpy()
+    if bad.any():
+        i = int(bad.argmax())
+        problems.append(
+            (i, name, f"time {str(series.iloc[i])!r} does not match date_format {date_format!r}")
+        )
+    return parsed
 
 
 def _symbols(series: pd.Series, name: str, problems: list) -> tuple[np.ndarray, list[str]]:
@@ -742,7 +959,9 @@ class _Cursor:
         "blocks",
         "close",
         "done",
+        "first_seen",
         "high",
+        "last_seen",
         "low",
         "open",
         "pos",
@@ -757,6 +976,9 @@ class _Cursor:
         self.ts: list[float] | None = None
         self.pos = 0
         self.done = False
+        #: first and last bar time read from the input so far (for "no bar" warnings)
+        self.first_seen: float | None = None
+        self.last_seen: float | None = None
 
     def load(self) -> bool:
         """Make the next block current; False (and ``done``) at the end of the input."""
@@ -765,7 +987,10 @@ class _Cursor:
             if block is not None:
                 # whole-chunk conversions: numpy does the arithmetic, tolist()
                 # makes the Python floats the Bar objects will hold
-                self.ts = (block.ts_ns / 1e9).tolist()
+                self.ts = ts = (block.ts_ns / 1e9).tolist()
+                if self.first_seen is None:
+                    self.first_seen = ts[0]
+                self.last_seen = ts[-1]
                 self.open = block.open.tolist()
                 self.high = block.high.tolist()
                 self.low = block.low.tolist()
@@ -918,6 +1143,15 @@ class BarFeed(AbsEventSource):
         rows read and converted at once per input.
     file_format:
         ``"csv"`` or ``"parquet"`` for files whose suffix says neither.
+    **layout:
+        how files as users have them are read (docs/data.md, "Files as
+        downloaded"): ``date_format`` (strftime codes, e.g. ``"%d.%m.%Y"``),
+        ``dayfirst`` (``01/02/2020`` is 1 February), ``sep`` (CSV separator),
+        ``adjust`` (``"ohlc"``: scale each bar by ``Adj Close / Close``),
+        ``sort`` (default True: a newest-first input is read whole and
+        reversed, with a log note; False makes it an error) and
+        ``allow_nonpositive_prices`` (default False: a price <= 0 is a data
+        error).
 
     Notes
     -----
@@ -954,6 +1188,7 @@ class BarFeed(AbsEventSource):
         end: Any = None,
         chunk_size: int = 100_000,
         file_format: str | None = None,
+        **layout: Any,
     ) -> None:
         self.env = env
         #: bar length as given (``"1min"``) and in seconds
@@ -968,6 +1203,7 @@ class BarFeed(AbsEventSource):
             end=end,
             chunk_size=chunk_size,
             file_format=file_format,
+            **layout,
         )
         self._opts = opts
         self._streams = [_Stream(inp, opts) for inp in _open_inputs(inputs, symbols, opts)]
@@ -977,6 +1213,8 @@ class BarFeed(AbsEventSource):
         # the bars last returned by events_until, for bars_at
         self._window: list[Bar] = []
         self.exhausted = False
+        self._started = False
+        self._emitted = 0
 
     @property
     def name(self) -> str:
@@ -1007,28 +1245,35 @@ class BarFeed(AbsEventSource):
         start_dt = getattr(getattr(self.env, "dispatcher", None), "start_dt", None)
         if start_dt is not None:
             self._skip_before = start_dt.timestamp()
+        self._started = True
+        self._emitted = 0
 
     def events_until(self, limit_ts: float) -> list[Bar]:
         """The bars with ``timestamp < limit_ts`` not yet returned, in time order.
 
         Sets :attr:`exhausted` once every input is used up.
         """
-        if self._skip_before is not None:
-            for cursor in self._cursors:
-                cursor.skip(self._skip_before)
-            self._skip_before = None
         out: list[Bar] = []
         contributors = 0
-        for cursor in self._cursors:
-            if cursor.done:
-                continue
-            before = len(out)
-            cursor.take(self.env, limit_ts, out)
-            contributors += len(out) > before
+        try:
+            if self._skip_before is not None:
+                for cursor in self._cursors:
+                    cursor.skip(self._skip_before)
+                self._skip_before = None
+            for cursor in self._cursors:
+                if cursor.done:
+                    continue
+                before = len(out)
+                cursor.take(self.env, limit_ts, out)
+                contributors += len(out) > before
+        except BaseException:
+            self._started = False  # a failed run is not "no bar in the span"
+            raise
         if contributors > 1:
             # each input's bars are already sorted: timsort merges the runs, and
             # being stable it keeps equal times in input order
             out.sort(key=_BY_TIME)
+        self._emitted += len(out)
         if all(cursor.done for cursor in self._cursors):
             self.exhausted = True
         self._window = out
@@ -1050,8 +1295,12 @@ class BarFeed(AbsEventSource):
         """POSIX time of the next bar (the first before any is taken), None if none is left."""
         first = None
         for cursor in self._cursors:
-            if cursor.ts is None and (cursor.done or not cursor.load()):
-                continue
+            try:
+                if cursor.ts is None and (cursor.done or not cursor.load()):
+                    continue
+            except BaseException:
+                self._started = False
+                raise
             assert cursor.ts is not None
             ts = cursor.ts[cursor.pos]
             first = ts if first is None or ts < first else first
@@ -1060,12 +1309,46 @@ class BarFeed(AbsEventSource):
         return first
 
     def stop(self) -> None:
-        """Close the open files; the feed gives no more bars afterwards."""
+        """Close the open files; the feed gives no more bars afterwards.
+
+        A backtest that got no bar at all from the feed is warned about: its
+        report would be silently empty (``start_dt`` after the data...).
+        """
+        if self._started and not self._emitted:
+            _warn_no_bar(self)
+        self._started = False
         for cursor in self._cursors:
             cursor.close_input()
             cursor.ts = None
             cursor.done = True
         self.exhausted = True
+
+
+def _warn_no_bar(feed: BarFeed) -> None:
+    env = feed.env
+    if getattr(env, "run_mode", None) != "backtrack":
+        return
+    dispatcher = env.dispatcher
+    tz = feed._opts.tz
+
+    def shown(ts: float | None) -> str:
+        stamp = pd.Timestamp(ts, unit="s", tz="UTC") if ts is not None else None
+        return "-" if stamp is None else stamp.tz_convert(tz).isoformat()
+
+    start, end = getattr(dispatcher, "start_dt", None), getattr(dispatcher, "end_dt", None)
+    span = (
+        f"{start.isoformat() if start else 'the data start'} to "
+        f"{end.isoformat() if end else 'the data end'}"
+    )
+    firsts = [c.first_seen for c in feed._cursors if c.first_seen is not None]
+    lasts = [c.last_seen for c in feed._cursors if c.last_seen is not None]
+    if not firsts:
+        data = "the data has no bars"
+    elif all(c.done for c in feed._cursors):
+        data = f"the data spans {shown(min(firsts))} to {shown(max(lasts))}"
+    else:
+        data = f"the data starts at {shown(min(firsts))}"
+    _log.warning("%s: no bar in the backtest span %s; %s", feed.name, span, data)
 
 
 def load_bars(
@@ -1080,6 +1363,7 @@ def load_bars(
     end: Any = None,
     chunk_size: int = 100_000,
     file_format: str | None = None,
+    **layout: Any,
 ) -> pd.DataFrame:
     """Read bar inputs whole into one validated DataFrame.
 
@@ -1108,6 +1392,7 @@ def load_bars(
         end=end,
         chunk_size=chunk_size,
         file_format=file_format,
+        **layout,
     )
     streams = [_Stream(inp, opts) for inp in _open_inputs(inputs, symbols, opts)]
     blocks = [block for stream in streams for block in stream.blocks()]

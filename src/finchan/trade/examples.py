@@ -80,7 +80,7 @@ class VectorSmaCross(SmaCross):
     Example
     -------
     >>> from finchan.trade import backtest
-    >>> from finchan.trade._synthetic import make_bars
+    >>> from finchan.trade.synthetic import make_bars
     >>> bars = make_bars(2_000)
     >>> result = backtest(VectorSmaCross, {"SYN": bars}, cash=1_000_000,
     ...                   params={"closes": bars["close"].to_numpy()})
