@@ -653,3 +653,66 @@ def highest(values: Any, period: int) -> np.ndarray:
 def lowest(values: Any, period: int) -> np.ndarray:
     """Rolling minimum of the last ``period`` values; NaN for the first ``period - 1``."""
     return _rolling_extreme("lowest", values, period, np.minimum)
+
+
+# the indicators added beside the first eight live in their own module (it
+# imports the helpers above, hence the import at the end)
+from finchan.trade._indicators_more import (  # noqa: E402
+    ADX,
+    CCI,
+    OBV,
+    ROC,
+    VWAP,
+    DonchianChannels,
+    KeltnerChannels,
+    Momentum,
+    ParabolicSAR,
+    StdDev,
+    Stochastic,
+    TALib,
+    WilliamsR,
+    ZScore,
+    adx,
+    cci,
+    donchian_channels,
+    keltner_channels,
+    momentum,
+    obv,
+    parabolic_sar,
+    roc,
+    stddev,
+    stochastic,
+    vwap,
+    williams_r,
+    zscore,
+)
+
+__all__ += [
+    "ADX",
+    "CCI",
+    "OBV",
+    "ROC",
+    "VWAP",
+    "DonchianChannels",
+    "KeltnerChannels",
+    "Momentum",
+    "ParabolicSAR",
+    "StdDev",
+    "Stochastic",
+    "TALib",
+    "WilliamsR",
+    "ZScore",
+    "adx",
+    "cci",
+    "donchian_channels",
+    "keltner_channels",
+    "momentum",
+    "obv",
+    "parabolic_sar",
+    "roc",
+    "stddev",
+    "stochastic",
+    "vwap",
+    "williams_r",
+    "zscore",
+]
