@@ -21,6 +21,11 @@ filled, cancelled, expired), ``on_fill(fill)``, ``on_stop()`` (at
 ``SYSTEM_EXITING``). For each notice of a bar, ``on_order`` comes before
 ``on_fill``; all notices of a bar come before its ``on_bar``.
 
+History: :meth:`Strategy.history` (the last ``n`` values of a field as a
+numpy view) and :meth:`Strategy.bars`, for strategies that set
+``history_bars`` (or call :meth:`Strategy.keep_history`); a strategy that
+does not pays nothing for them.
+
 Orders: :meth:`Strategy.buy`, :meth:`Strategy.sell` (market, or limit/stop/
 stop-limit from ``limit=``/``stop=``), :meth:`Strategy.order_target`,
 :meth:`Strategy.order_target_percent`, :meth:`Strategy.cancel`. An order is
@@ -39,9 +44,12 @@ from finchan.errors import ConfigError
 from finchan.trade.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from finchan.env import Env
     from finchan.trade.bar import Bar
     from finchan.trade.broker import SimBroker
+    from finchan.trade.history import BarHistory, BarWindow
     from finchan.trade.orders import Fill
 
 __all__ = ["Params", "Strategy"]
@@ -93,6 +101,8 @@ class Strategy:
 
     #: parameter names and their defaults; overridden by the config or the Python call
     params: ClassVar[dict[str, Any]] = {}
+    #: bars kept per symbol for :meth:`history` and :meth:`bars`; 0 keeps none
+    history_bars: ClassVar[int] = 0
 
     # set by bind(); the class attribute ``params`` is shadowed by the instance's Params
     env: Env
@@ -119,6 +129,9 @@ class Strategy:
         self.params = params  # type: ignore[misc]
         self.log = logging.getLogger(f"strategy.{type(self).__name__}")
         self._last_close = broker._last_bars  # symbol -> last bar seen by the broker
+        self._history: BarHistory | None = None
+        if self.history_bars:
+            self.keep_history(self.history_bars)
 
     # -- hooks -------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -154,6 +167,57 @@ class Strategy:
     def position(self, symbol: str) -> float:
         """Signed quantity held in ``symbol`` (0.0 when flat)."""
         return self.broker.portfolio.qty(symbol)
+
+    # -- history ---------------------------------------------------------------------------
+    def keep_history(self, n: int) -> None:
+        """Keep the last ``n`` bars of every symbol from now on (or more, if already asked).
+
+        Called by ``bind`` with the class's ``history_bars``; call it in
+        ``on_start`` when the size depends on the parameters. Bars are recorded
+        before ``on_bar`` sees them.
+        """
+        if self._history is None:
+            from finchan.trade.bar import BAR_EVENT
+            from finchan.trade.history import BarHistory
+
+            self._history = BarHistory(n)
+            # prepended: the bar is in the history before any on_bar sees it
+            self.env.dispatcher.subscribe(BAR_EVENT, self._history.record, prepend=True)  # type: ignore[arg-type]
+        else:
+            self._history.grow(n)
+
+    def _kept(self, owner: str) -> BarHistory:
+        if self._history is None:
+            raise ConfigError(
+                f"{type(self).__name__}.{owner}: no history is kept; set history_bars = N "
+                f"on the strategy class (or call self.keep_history(N) in on_start)"
+            )
+        return self._history
+
+    def history(
+        self, symbol: str, n: int, field: str = "close", timeframe: str | None = None
+    ) -> np.ndarray:
+        """The last ``n`` values of ``field`` for ``symbol``, oldest first, the current bar last.
+
+        ``field`` is ``open``, ``high``, ``low``, ``close``, ``volume`` or
+        ``timestamp``. Fewer than ``n`` values while fewer bars were seen (an
+        empty array for a symbol without bars yet). The array is a read-only
+        view into a ring buffer, valid until the symbol's next bar: copy it
+        (``np.array(...)``) to keep it. ``n`` above the capacity
+        (``history_bars``) raises :class:`~finchan.errors.ConfigError`.
+        ``timeframe`` is reserved for resampled bars, not supported yet.
+        """
+        if timeframe is not None:
+            raise NotImplementedError(
+                f"history({symbol!r}, timeframe={timeframe!r}): several timeframes are not "
+                f"supported yet; history holds the feed's own bars (timeframe=None)"
+            )
+        return self._kept("history").window(symbol, n, field)
+
+    def bars(self, symbol: str, n: int) -> BarWindow:
+        """The last ``n`` bars of ``symbol``: a :class:`~finchan.trade.history.BarWindow`
+        of read-only arrays (``.timestamp``, ``.open``, ..., ``.volume``), like :meth:`history`."""
+        return self._kept("bars").bars(symbol, n)
 
     # -- orders ---------------------------------------------------------------------------
     def _submit(
