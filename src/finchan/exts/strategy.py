@@ -16,7 +16,8 @@ directory and prints a short statistics table and the report's path.
 
 A run directory holds ``config.yml`` (the merged config), ``summary.json``,
 ``fills.csv``, ``trades.csv``, ``orders.csv``, ``equity.csv``,
-``report.html`` and ``run.json`` (run id, wall times). While the run is going
+``report.html`` and ``run.json`` (run id, wall times), and ``indicators.csv``
+when the strategy drew series with ``plot``. While the run is going
 on, and if it fails or is interrupted, the directory holds a file
 ``INCOMPLETE`` saying why: only a directory without it is a finished run.
 """
@@ -204,7 +205,9 @@ class StrategyRunner:
         from finchan.trade.result import BacktestResult
 
         self._stop_progress()
-        self.result = BacktestResult(self.account, meta=self.meta())
+        self.result = BacktestResult(
+            self.account, meta=self.meta(), plots=list(self.strategy._plotted.values())
+        )
         dispatcher = self.env.dispatcher
         failure = dispatcher.failure
         if self.run_dir is None:

@@ -9,6 +9,8 @@ Column schemas (pandas DataFrames; times are aware datetimes in UTC):
   status, filled_qty, avg_price, commission, reason
 - ``equity``: a Series, one value per bar time (the last when several
   symbols share a time), named ``equity``.
+- ``indicators``: datetime, name, symbol, panel, value: the series the
+  strategy drew with ``Strategy.plot`` (empty when it drew none).
 
 :meth:`BacktestResult.save` writes them as CSV with ``summary.json`` and
 ``report.html``; the files are byte-identical for the same config, data and
@@ -30,6 +32,7 @@ from finchan.trade.portfolio import Trade
 if TYPE_CHECKING:
     import pandas as pd
 
+    from finchan.trade._plots import PlotSeries
     from finchan.trade.account import SimAccount
 
 __all__ = ["FILL_COLUMNS", "ORDER_COLUMNS", "TRADE_COLUMNS", "BacktestResult"]
@@ -71,8 +74,10 @@ class BacktestResult:
         account: SimAccount,
         meta: dict[str, Any] | None = None,
         periods_per_year: float | None = None,
+        plots: list[PlotSeries] | None = None,
     ) -> None:
         self._account = account
+        self._plots = list(plots or [])
         self.meta = dict(meta or {})
         self.periods_per_year = periods_per_year
 
@@ -135,6 +140,13 @@ class BacktestResult:
         return out
 
     @cached_property
+    def indicators(self) -> pd.DataFrame:
+        """Series drawn with ``Strategy.plot``, long form: datetime, name, symbol, panel, value."""
+        from finchan.trade._plots import plots_frame
+
+        return plots_frame(self._plots)
+
+    @cached_property
     def stats(self) -> dict[str, Any]:
         """Statistics (see docs/statistics.md); empty when no bar was seen."""
         from finchan.trade.stats import compute_stats
@@ -179,6 +191,7 @@ class BacktestResult:
             prices=self.prices(),
             title=f"finchan backtest: {self.meta.get('strategy', '')}".strip(),
             meta=self.meta,
+            indicators=self.indicators if self._plots else None,
         )
 
     def save(self, directory: str | os.PathLike[str], report: bool = True) -> Path:
@@ -189,6 +202,8 @@ class BacktestResult:
         self.trades.to_csv(out / "trades.csv", index=False, date_format=_TIME_FORMAT)
         self.orders.to_csv(out / "orders.csv", index=False, date_format=_TIME_FORMAT)
         self.equity.to_csv(out / "equity.csv", date_format=_TIME_FORMAT)
+        if self._plots:
+            self.indicators.to_csv(out / "indicators.csv", index=False, date_format=_TIME_FORMAT)
         if report:
             self.to_html(out / "report.html")
         text = json.dumps(self.summary(), indent=2, sort_keys=False, default=str)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from finchan.env import Env
+    from finchan.trade._plots import PlotSeries
     from finchan.trade.bar import Bar
     from finchan.trade.broker import SimBroker
     from finchan.trade.history import BarHistory, BarWindow
@@ -103,6 +104,8 @@ class Strategy:
     params: ClassVar[dict[str, Any]] = {}
     #: bars kept per symbol for :meth:`history` and :meth:`bars`; 0 keeps none
     history_bars: ClassVar[int] = 0
+    #: default panel of plotted series by name (see :meth:`plot`)
+    plots: ClassVar[dict[str, str]] = {}
 
     # set by bind(); the class attribute ``params`` is shadowed by the instance's Params
     env: Env
@@ -130,6 +133,7 @@ class Strategy:
         self.log = logging.getLogger(f"strategy.{type(self).__name__}")
         self._last_close = broker._last_bars  # symbol -> last bar seen by the broker
         self._history: BarHistory | None = None
+        self._plotted: dict[tuple[str, str | None], PlotSeries] = {}
         if self.history_bars:
             self.keep_history(self.history_bars)
 
@@ -218,6 +222,53 @@ class Strategy:
         """The last ``n`` bars of ``symbol``: a :class:`~finchan.trade.history.BarWindow`
         of read-only arrays (``.timestamp``, ``.open``, ..., ``.volume``), like :meth:`history`."""
         return self._kept("bars").bars(symbol, n)
+
+    # -- drawing -----------------------------------------------------------------------------
+    def plot(
+        self, name: str, value: float, *, symbol: str | None = None, panel: str | None = None
+    ) -> None:
+        """Record ``value`` at ``now`` in the series ``name`` (of ``symbol``) for the report.
+
+        ``panel="price"`` overlays the series on ``symbol``'s price chart
+        (``symbol`` is then required); any other text names a panel of its own,
+        shared by the series given the same panel; by default the panel comes
+        from the class's ``plots`` mapping, else it is ``name``. NaN values
+        (indicator warm-ups) are kept in the result and left out of the chart.
+        The series land in ``result.indicators``, ``indicators.csv`` and the report.
+        """
+        series = self._plotted.get((name, symbol))
+        if series is None:
+            series = self._new_plot(name, symbol, panel)
+        elif panel is not None and panel != series.panel:
+            raise ConfigError(
+                f"plot({name!r}): panel {panel!r} differs from the series' panel {series.panel!r}"
+            )
+        try:
+            series.values.append(value)
+        except TypeError:
+            raise ConfigError(f"plot({name!r}): value must be a number, got {value!r}") from None
+        series.times.append(self.env.now_ts)
+
+    def _new_plot(self, name: str, symbol: str | None, panel: str | None) -> PlotSeries:
+        from finchan.trade._plots import PRICE_PANEL, PlotSeries
+
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"plot(): name must be a non-empty string, got {name!r}")
+        declared = self.plots.get(name)
+        if panel is not None and declared is not None and panel != declared:
+            raise ConfigError(
+                f"plot({name!r}): panel {panel!r} differs from {declared!r} declared in "
+                f"{type(self).__name__}.plots"
+            )
+        where = panel or declared or name
+        if not isinstance(where, str):
+            raise ConfigError(f"plot({name!r}): panel must be a string, got {where!r}")
+        if where == PRICE_PANEL and symbol is None:
+            raise ConfigError(
+                f"plot({name!r}): panel 'price' overlays a symbol's price chart; pass symbol="
+            )
+        series = self._plotted[(name, symbol)] = PlotSeries(name, symbol, where)
+        return series
 
     # -- orders ---------------------------------------------------------------------------
     def _submit(
