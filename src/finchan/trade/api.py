@@ -24,6 +24,7 @@ _BROKER_OPTIONS = (
     "check_submit",
     "backtrader_quirks",
     "record_prices",
+    "lots",
 )
 
 
@@ -69,7 +70,7 @@ def backtest(
         also write ``work_dir/runs/<run-id>/`` like the CLI.
     **options:
         more broker options: ``fill_at``, ``volume_limit``, ``allow_short``,
-        ``check_submit``, ``backtrader_quirks``, ``record_prices``.
+        ``check_submit``, ``backtrader_quirks``, ``record_prices``, ``lots``.
 
     Example
     -------

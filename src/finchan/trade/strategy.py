@@ -279,13 +279,26 @@ class Strategy:
         limit: float | None,
         stop: float | None,
         tif: str | TimeInForce,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
     ) -> Order:
-        if limit is None:
+        if trail_amount is not None or trail_percent is not None:
+            kind = OrderType.TRAILING_STOP if limit is None else OrderType.TRAILING_STOP_LIMIT
+        elif limit is None:
             kind = OrderType.MARKET if stop is None else OrderType.STOP
         else:
             kind = OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT
         order = Order(
-            symbol, side, qty, kind, limit, stop, TimeInForce(tif), created_ts=self.env.now_ts
+            symbol,
+            side,
+            qty,
+            kind,
+            limit,
+            stop,
+            TimeInForce(tif),
+            created_ts=self.env.now_ts,
+            trail_amount=trail_amount,
+            trail_percent=trail_percent,
         )
         self.broker.submit(order)
         self.on_order(order)
@@ -298,9 +311,19 @@ class Strategy:
         limit: float | None = None,
         stop: float | None = None,
         tif: str = "GTC",
+        *,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
     ) -> Order:
-        """Buy ``qty``: market, or limit (``limit=``), stop (``stop=``), stop-limit (both)."""
-        return self._submit(Side.BUY, symbol, qty, limit, stop, tif)
+        """Buy ``qty``: market, or limit (``limit=``), stop (``stop=``), stop-limit (both).
+
+        ``trail_amount=`` or ``trail_percent=`` (``0.02`` is 2 %) make a
+        trailing stop: the stop starts that far above the symbol's last close
+        and follows the closes down (backtrader's ``StopTrail``); with
+        ``limit=`` a trailing stop-limit whose limit keeps its distance to the
+        stop (``StopTrailLimit``). See docs/broker.md.
+        """
+        return self._submit(Side.BUY, symbol, qty, limit, stop, tif, trail_amount, trail_percent)
 
     def sell(
         self,
@@ -309,9 +332,16 @@ class Strategy:
         limit: float | None = None,
         stop: float | None = None,
         tif: str = "GTC",
+        *,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
     ) -> Order:
-        """Sell ``qty``: market, or limit, stop, stop-limit like :meth:`buy`."""
-        return self._submit(Side.SELL, symbol, qty, limit, stop, tif)
+        """Sell ``qty``: market, or limit, stop, stop-limit, trailing like :meth:`buy`.
+
+        A trailing sell's stop starts ``trail_amount`` (or ``trail_percent``)
+        below the last close and follows the closes up.
+        """
+        return self._submit(Side.SELL, symbol, qty, limit, stop, tif, trail_amount, trail_percent)
 
     def order_target(self, symbol: str, qty: float) -> Order | None:
         """Market order bringing the position to ``qty`` (signed); None if already there."""
@@ -325,13 +355,53 @@ class Strategy:
     def order_target_percent(self, symbol: str, pct: float) -> Order | None:
         """Market order bringing the position to ``pct`` of equity (0.5 is 50 %).
 
-        Sized at the symbol's last close, rounded towards zero to whole units.
+        Sized at the symbol's last close, rounded towards zero to whole units
+        (or to the symbol's lot size, see the broker's ``lots``).
+        """
+        return self._order_target_amount("order_target_percent", symbol, self.equity * pct)
+
+    def order_target_value(self, symbol: str, value: float) -> Order | None:
+        """Market order bringing the position's value to ``value`` (negative: short).
+
+        backtrader's ``order_target_value``: at the symbol's last close ``p``,
+        the order is ``|value - position * p| / p`` rounded towards zero to
+        whole units (or to the symbol's lot size), a buy when the value is
+        below the target, a sell when above; ``value=0`` closes the whole
+        position. None when nothing (or less than the lot's minimum) is to trade.
         """
         bar = self._last_close.get(symbol)
         if bar is None:
-            raise ConfigError(f"order_target_percent({symbol!r}): no price seen for {symbol!r} yet")
-        target = math.trunc(self.equity * pct / bar.close)
-        return self.order_target(symbol, float(target))
+            raise ConfigError(f"order_target_value({symbol!r}): no price seen for {symbol!r} yet")
+        held = self.position(symbol)
+        if value == 0.0:
+            return self.order_target(symbol, 0.0)
+        price = bar.close
+        gap = value - held * price
+        if self.broker.lot(symbol)[0] == 1.0:
+            qty = float(abs(gap) // price)  # backtrader's getsize: cash // price
+        else:
+            qty = self._in_lots(symbol, abs(gap) / price)
+        if not qty or qty < self.broker.lot(symbol)[1]:
+            return None
+        return self.buy(symbol, qty) if gap > 0.0 else self.sell(symbol, qty)
+
+    def _in_lots(self, symbol: str, qty: float) -> float:
+        """``qty`` rounded towards zero to the symbol's lot size (whole units by default)."""
+        size = self.broker.lot(symbol)[0]
+        if size == 1.0:
+            return float(math.trunc(qty))
+        # the epsilon keeps 2.9999999999 lots (float noise) from losing one
+        lots = math.trunc(qty / size + math.copysign(1e-9, qty))
+        return round(lots * size, 12)
+
+    def _order_target_amount(self, owner: str, symbol: str, value: float) -> Order | None:
+        bar = self._last_close.get(symbol)
+        if bar is None:
+            raise ConfigError(f"{owner}({symbol!r}): no price seen for {symbol!r} yet")
+        target = self._in_lots(symbol, value / bar.close)
+        if 0.0 < abs(target - self.position(symbol)) < self.broker.lot(symbol)[1]:
+            return None
+        return self.order_target(symbol, target)
 
     def cancel(self, order: Order) -> bool:
         """Cancel an open order; False if it was no longer open."""
