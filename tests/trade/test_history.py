@@ -19,9 +19,9 @@ def _frames() -> dict[str, Any]:
     """Three symbols with different gaps, so their bars interleave unevenly."""
     frames = {}
     for k, (symbol, keep_every) in enumerate([("AAA", 1), ("BBB", 3), ("CCC", 7)]):
-        frame = make_bars(3_000, seed=10 + k)
+        frame = make_bars(2_000, seed=10 + k)
         rng = np.random.default_rng(k)
-        kept = (np.arange(3_000) % keep_every == 0) & (rng.uniform(size=3_000) > 0.1)
+        kept = (np.arange(2_000) % keep_every == 0) & (rng.uniform(size=2_000) > 0.1)
         frames[symbol] = frame[kept].reset_index(drop=True)
     return frames
 
@@ -178,3 +178,34 @@ def test_a_strategy_without_history_adds_no_bar_subscriber() -> None:
     backtest(_CountsWithHistory, {"SYN": make_bars(50)}, report=False)
     without, with_history = _Counts.seen
     assert with_history == without + 1
+
+
+class _HistoryCross(Strategy):
+    """The reference SMA cross with its means taken from history windows."""
+
+    params = {"fast": 10, "slow": 30, "qty": 100}
+    history_bars = 30
+
+    def on_start(self) -> None:
+        from finchan.trade.examples import SmaCross
+
+        self.rule = SmaCross.trade_on_cross
+        self.state: dict[str, Any] = {}
+
+    def on_bar(self, bar: Any) -> None:
+        from finchan.trade.examples import _SymbolState
+
+        state = self.state.setdefault(bar.symbol, _SymbolState(1, 1))
+        slow = self.history(bar.symbol, 30)
+        if len(slow) == 30:
+            self.rule(self, bar.symbol, state, slow[-10:].sum() / 10 - slow.sum() / 30)
+
+
+def test_a_strategy_reading_history_trades_like_the_incremental_reference() -> None:
+    from finchan.trade.examples import SmaCross
+
+    data = {"AAA": make_bars(3_000, seed=1), "BBB": make_bars(2_000, seed=2)}
+    ours = backtest(_HistoryCross, data, report=False).fills
+    reference = backtest(SmaCross, data, report=False).fills
+    assert len(reference) > 100
+    assert ours.equals(reference)
