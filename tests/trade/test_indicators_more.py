@@ -468,3 +468,14 @@ def test_arrays_of_different_lengths_raise_data_error() -> None:
         cci([1.0, 2.0], [1.0], [1.0, 2.0])
     with pytest.raises(DataError, match="obv: close and volume must have the same length"):
         obv([1.0, 2.0], [1.0])
+
+
+def test_either_indicator_module_can_be_imported_first() -> None:
+    import subprocess
+    import sys
+
+    for first in ("finchan.trade._indicators_more", "finchan.trade.indicators"):
+        code = f"import {first}; from finchan.trade.indicators import ADX, SMA, TALib; print(ADX)"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert "finchan.trade._indicators_more.ADX" in done.stdout

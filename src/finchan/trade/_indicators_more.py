@@ -1,6 +1,6 @@
 """More indicators: oscillators, trend, volume, channels, and a TA-Lib bridge.
 
-Re-exported by :mod:`finchan.trade.indicators`; read that module's docstring
+Re-exported (loaded on first use) by :mod:`finchan.trade.indicators`; read that module's docstring
 for the shared conventions (NaN warm-up, ``.ready``, ``.value``). Where TA-Lib
 defines an indicator, both forms here follow TA-Lib's formula *and* its
 warm-up (the index of its first output), and the tests check them against
