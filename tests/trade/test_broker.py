@@ -673,7 +673,7 @@ def test_cancel_keeps_what_a_partially_filled_order_filled() -> None:
         ),
         ({"type": "LIMIT", "limit": -1.0}, "LIMIT order needs a positive limit price, not -1.0"),
         ({"side": "BYU"}, "side must be BUY or SELL, not 'BYU'"),
-        ({"type": "ICEBERG"}, "type must be one of MARKET, LIMIT, STOP, STOP_LIMIT, not 'ICEBERG'"),
+        ({"type": "ICEBERG"}, "type must be one of MARKET, LIMIT, STOP, STOP_LIMIT, TRAILING_STOP, TRAILING_STOP_LIMIT, not 'ICEBERG'"),
         ({"tif": "IOC"}, "tif must be GTC or DAY, not 'IOC'"),
         ({"created_ts": "now"}, "created_ts must be POSIX seconds (a number), not 'now'"),
     ],

@@ -14,6 +14,7 @@ Publishes a :class:`~finchan.trade.account.SimAccount` (the
       check_submit: true         # check cash when an order is submitted, as backtrader
       backtrader_quirks: false   # backtrader 1.9.78's questionable corners (docs/broker.md)
       record_prices: true        # keep each bar's close for the report
+      lots: {BTC: {size: 0.0001, minimum: 0.001}}   # fractional units per symbol
 
 Fill rules and order states: ``docs/broker.md``.
 """
@@ -81,6 +82,9 @@ def _check_form(value: Mapping[str, Any], forms: tuple[str, ...], extra: tuple[s
         raise ValueError(
             f"takes exactly one of {', '.join(forms)} (given: {', '.join(chosen) or 'none'})"
         )
+class LotOptions(_Strict):
+    size: float = Field(1.0, gt=0)
+    minimum: float = Field(0.0, ge=0)
 
 
 class BrokerOptions(_Strict):
@@ -93,6 +97,7 @@ class BrokerOptions(_Strict):
     check_submit: bool = True
     backtrader_quirks: bool = False
     record_prices: bool = True
+    lots: dict[str, LotOptions | tuple[float, float]] = Field(default_factory=dict)
 
     @field_validator("commission", mode="before")
     @classmethod
@@ -176,5 +181,9 @@ def load_finchan_ext(env: Env) -> None:
         check_submit=options.check_submit,
         tz=env.tz,
         backtrader_quirks=options.backtrader_quirks,
+        lots={
+            s: (lot.size, lot.minimum) if isinstance(lot, LotOptions) else lot
+            for s, lot in options.lots.items()
+        },
     )
     env.set_ext_obj(ext_name, SimAccount(env, broker, record_prices=options.record_prices))

@@ -18,7 +18,8 @@ directory and prints a short statistics table and the report's path.
 
 A run directory holds ``config.yml`` (the merged config), ``summary.json``,
 ``fills.csv``, ``trades.csv``, ``open_trades.csv``, ``orders.csv``, ``equity.csv``,
-``report.html`` and ``run.json`` (run id, wall times). While the run is going
+``report.html`` and ``run.json`` (run id, wall times), and ``indicators.csv``
+when the strategy drew series with ``plot``. While the run is going
 on, and if it fails or is interrupted, the directory holds a file
 ``INCOMPLETE`` saying why: only a directory without it is a finished run.
 """
@@ -220,6 +221,7 @@ class StrategyRunner:
             meta=self.meta(),
             periods_per_year=self.options.periods_per_year,
             risk_free_rate=self.options.risk_free_rate,
+            plots=list(self.strategy._plotted.values()),
         )
         dispatcher = self.env.dispatcher
         failure = dispatcher.failure

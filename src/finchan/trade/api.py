@@ -24,6 +24,7 @@ _BROKER_OPTIONS = (
     "check_submit",
     "backtrader_quirks",
     "record_prices",
+    "lots",
 )
 
 
@@ -75,7 +76,7 @@ def backtest(
         of Sharpe, Sortino and alpha (``0.02`` is 2 %).
     **options:
         more broker options: ``fill_at``, ``volume_limit``, ``allow_short``,
-        ``check_submit``, ``backtrader_quirks``, ``record_prices``.
+        ``check_submit``, ``backtrader_quirks``, ``record_prices``, ``lots``.
 
     Example
     -------

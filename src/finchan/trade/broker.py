@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
 from typing import Any, NamedTuple
 
@@ -50,6 +50,8 @@ _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
 _STOP = OrderType.STOP
 _STOP_LIMIT = OrderType.STOP_LIMIT
+_TRAIL = OrderType.TRAILING_STOP
+_TRAIL_LIMIT = OrderType.TRAILING_STOP_LIMIT
 _ACCEPTED = OrderStatus.ACCEPTED
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
@@ -234,6 +236,12 @@ class SimBroker:
         time zone whose calendar days bound ``DAY`` orders (name or tzinfo).
     backtrader_quirks:
         reproduce backtrader 1.9.78's questionable corners (see docs/broker.md).
+    lots:
+        per symbol, ``(size, minimum)`` or ``{"size": ..., "minimum": ...}``:
+        orders of that symbol must be a multiple of ``size`` and at least
+        ``minimum`` (``{"BTC": (0.0001, 0.001)}``); the sizing helpers round
+        to it. Symbols not listed trade any positive quantity and are sized
+        in whole units.
     portfolio:
         the :class:`Portfolio` to trade; a new ``Portfolio(cash)`` by default.
 
@@ -264,6 +272,7 @@ class SimBroker:
         "_group_ts",
         "_ids",
         "_last_bars",
+        "_lots",
         "_now",
         "_orders",
         "_quirks",
@@ -291,6 +300,7 @@ class SimBroker:
         tz: str | _dt.tzinfo = "UTC",
         backtrader_quirks: bool = False,
         portfolio: Portfolio | None = None,
+        lots: Mapping[str, Any] | None = None,
     ) -> None:
         if fill_at not in ("next_open", "close"):
             raise ConfigError(f"SimBroker: fill_at must be 'next_open' or 'close', not {fill_at!r}")
@@ -315,6 +325,7 @@ class SimBroker:
         self.allow_short = allow_short
         self.check_submit = check_submit
         self._quirks = backtrader_quirks
+        self._lots = _parse_lots(lots)
         #: every fill, in execution order
         self.fills: list[Fill] = []
         self._ids = itertools.count(1)
@@ -348,6 +359,10 @@ class SimBroker:
     def get_order(self, order_id: int) -> Order | None:
         """The order with this id, or ``None``."""
         return self._orders.get(order_id)
+
+    def lot(self, symbol: str) -> tuple[float, float]:
+        """``(size, minimum)`` of ``symbol``'s orders; ``(1.0, 0.0)``, whole units, by default."""
+        return self._lots.get(symbol, (1.0, 0.0))
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders that can still fill, by id; only those of ``symbol`` if given."""
@@ -429,7 +444,19 @@ class SimBroker:
         qty = order.qty
         if not isinstance(qty, Real) or isinstance(qty, bool) or not 0 < qty < _INF:
             return f"qty must be a positive number, not {qty!r}"
+        lot = self._lots.get(order.symbol)
+        if lot is not None:
+            size, minimum = lot
+            if qty < minimum - _QTY_EPS:
+                return f"qty {qty:g} is below the minimum {minimum:g} of {order.symbol}"
+            steps = qty / size
+            if abs(steps - round(steps)) > 1e-6:
+                return f"qty {qty:g} is not a multiple of the lot size {size:g} of {order.symbol}"
         otype = order.type
+        if otype is _TRAIL or otype is _TRAIL_LIMIT:
+            return self._start_trail(order)
+        if order.trail_amount is not None or order.trail_percent is not None:
+            return f"trail_amount and trail_percent need a trailing order type, not {otype}"
         if otype in (_LIMIT, _STOP_LIMIT) and not _is_price(order.limit):
             return f"{otype} order needs a positive limit price, not {order.limit!r}"
         if otype in (_STOP, _STOP_LIMIT) and not _is_price(order.stop):
@@ -440,6 +467,54 @@ class SimBroker:
                 return f"fill_at='close' needs a bar of {order.symbol} before the order"
             order._ref_bar = ref
         return None
+
+    def _start_trail(self, order: Order) -> str | None:
+        # backtrader's StopTrail/StopTrailLimit: the stop starts at the last
+        # close (of the bar the order is decided on) minus the distance for a
+        # sell, plus it for a buy; the limit keeps its distance to the stop
+        otype = order.type
+        amount, pct = order.trail_amount, order.trail_percent
+        if (amount is None) == (pct is None):
+            return f"{otype} order needs exactly one of trail_amount, trail_percent"
+        if amount is not None and not _is_price(amount):
+            return f"trail_amount must be a positive number, not {amount!r}"
+        if pct is not None and not (_is_price(pct) and pct < 1.0):
+            return f"trail_percent must be a fraction in (0, 1), not {pct!r}"
+        if order.stop is not None:
+            return f"{otype} order sets its own stop; stop must be None, not {order.stop!r}"
+        if otype is _TRAIL_LIMIT:
+            if not _is_price(order.limit):
+                return f"{otype} order needs a positive limit price, not {order.limit!r}"
+        elif order.limit is not None:
+            return f"{otype} order takes no limit price (TRAILING_STOP_LIMIT does)"
+        ref = self._last_bars.get(order.symbol)
+        if ref is None:
+            return f"{otype} order needs a bar of {order.symbol} before it (it trails the close)"
+        price = ref.close
+        distance = amount if pct is None else price * pct
+        stop = price + distance if order.side is _BUY else price - distance
+        if not _is_price(stop):
+            return f"{otype} order: the trail puts the stop at {stop:g}, not a positive price"
+        order.stop = stop
+        if otype is _TRAIL_LIMIT:
+            order._limit_offset = stop - order.limit  # type: ignore[operator]
+        return None
+
+    def _trail(self, order: Order, price: float) -> None:
+        """Move a trailing order's stop (and limit) after a bar that did not fill it."""
+        pct = order.trail_percent
+        distance = order.trail_amount if pct is None else price * pct
+        if order.side is _BUY:
+            stop = price + distance  # type: ignore[operator]
+            if stop >= order.stop:  # type: ignore[operator]
+                return
+        else:
+            stop = price - distance  # type: ignore[operator]
+            if stop <= order.stop:  # type: ignore[operator]
+                return
+        order.stop = stop
+        if order.type is _TRAIL_LIMIT:
+            order.limit = stop - order._limit_offset
 
     def _check_batch(self, order: Order) -> str | None:
         # backtrader's check_submitted: pseudo-execute the orders decided at
@@ -711,6 +786,19 @@ class SimBroker:
                 # finchan: a stop that triggered is a market order for the rest
                 return self._slipped(bar.open, buy, bar.high, bar.low)
             return self._stop_price(order, buy, bar)
+        if otype is _TRAIL:
+            if order._triggered:
+                return self._slipped(bar.open, buy, bar.high, bar.low)
+            price = self._stop_price(order, buy, bar)
+            if price is None:
+                self._trail(order, bar.close)
+            return price
+        if otype is _TRAIL_LIMIT and not order._triggered:
+            price = self._stop_limit_price(order, buy, bar)
+            if price is None:
+                # also when it triggered without filling, as backtrader
+                self._trail(order, bar.close)
+            return price
         if order._triggered:
             return self._limit_price(order.limit, buy, bar)
         return self._stop_limit_price(order, buy, bar)
@@ -807,6 +895,32 @@ class SimBroker:
     def __repr__(self) -> str:
         n_open = sum(len(b) for b in self._books.values())
         return f"<SimBroker orders={len(self._orders)} open={n_open} fills={len(self.fills)}>"
+
+
+def _parse_lots(lots: Mapping[str, Any] | None) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for symbol, spec in (lots or {}).items():
+        if isinstance(spec, Mapping):
+            unknown = sorted(set(spec) - {"size", "minimum"})
+            if unknown:
+                keys = ", ".join(unknown)
+                raise ConfigError(f"SimBroker: lots[{symbol!r}]: unknown key(s) {keys}")
+            size, minimum = spec.get("size", 1.0), spec.get("minimum", 0.0)
+        else:
+            try:
+                size, minimum = spec
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"SimBroker: lots[{symbol!r}] must be (size, minimum) or a mapping, "
+                    f"got {spec!r}"
+                ) from None
+        if not _is_price(size) or not (isinstance(minimum, Real) and 0.0 <= minimum < _INF):
+            raise ConfigError(
+                f"SimBroker: lots[{symbol!r}]: size must be > 0 and minimum >= 0, got "
+                f"size={size!r}, minimum={minimum!r}"
+            )
+        out[str(symbol)] = (float(size), float(minimum))
+    return out
 
 
 def _volume_cap(volume: float, fraction: float) -> float:

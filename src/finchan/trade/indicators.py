@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from math import fsum, nan, sqrt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -653,3 +653,79 @@ def highest(values: Any, period: int) -> np.ndarray:
 def lowest(values: Any, period: int) -> np.ndarray:
     """Rolling minimum of the last ``period`` values; NaN for the first ``period - 1``."""
     return _rolling_extreme("lowest", values, period, np.minimum)
+
+
+# The indicators added beside the first eight live in their own module, which
+# builds on the helpers above; they are loaded on first use (PEP 562), so that
+# either module can be imported first.
+if TYPE_CHECKING:
+    from finchan.trade._indicators_more import (
+        ADX,
+        CCI,
+        OBV,
+        ROC,
+        VWAP,
+        DonchianChannels,
+        KeltnerChannels,
+        Momentum,
+        ParabolicSAR,
+        StdDev,
+        Stochastic,
+        TALib,
+        WilliamsR,
+        ZScore,
+        adx,
+        cci,
+        donchian_channels,
+        keltner_channels,
+        momentum,
+        obv,
+        parabolic_sar,
+        roc,
+        stddev,
+        stochastic,
+        vwap,
+        williams_r,
+        zscore,
+    )
+
+__all__ += [
+    "ADX",
+    "CCI",
+    "OBV",
+    "ROC",
+    "VWAP",
+    "DonchianChannels",
+    "KeltnerChannels",
+    "Momentum",
+    "ParabolicSAR",
+    "StdDev",
+    "Stochastic",
+    "TALib",
+    "WilliamsR",
+    "ZScore",
+    "adx",
+    "cci",
+    "donchian_channels",
+    "keltner_channels",
+    "momentum",
+    "obv",
+    "parabolic_sar",
+    "roc",
+    "stddev",
+    "stochastic",
+    "vwap",
+    "williams_r",
+    "zscore",
+]
+_MORE = frozenset(__all__[__all__.index("ADX") :])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MORE:
+        from finchan.trade import _indicators_more
+
+        value = getattr(_indicators_more, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -46,6 +46,10 @@ class OrderType(StrEnum):
     LIMIT = "LIMIT"
     STOP = "STOP"
     STOP_LIMIT = "STOP_LIMIT"
+    #: a stop that follows the price (backtrader's ``StopTrail``)
+    TRAILING_STOP = "TRAILING_STOP"
+    #: a stop-limit whose stop and limit follow the price (``StopTrailLimit``)
+    TRAILING_STOP_LIMIT = "TRAILING_STOP_LIMIT"
 
 
 class TimeInForce(StrEnum):
@@ -92,6 +96,11 @@ class Order:
         POSIX time of the decision. The order only meets bars that open
         strictly later. ``None``: the broker uses the time of the last bar it
         processed.
+    trail_amount, trail_percent:
+        distance of a trailing order's stop from the price, in price units or
+        as a fraction (``0.02`` is 2 %); exactly one, for ``TRAILING_STOP``
+        and ``TRAILING_STOP_LIMIT`` only. The broker sets ``stop`` (and moves
+        ``stop`` and ``limit``) as the price goes (see docs/broker.md).
 
     Attributes set by the broker: ``id`` (sequential per broker, from 1; 0
     before submission), ``status``, ``filled_qty``, ``avg_fill_price``,
@@ -108,6 +117,7 @@ class Order:
     __slots__ = (
         "_expires",
         "_filled_value",
+        "_limit_offset",
         "_ref_bar",
         "_triggered",
         "avg_fill_price",
@@ -123,6 +133,8 @@ class Order:
         "stop",
         "symbol",
         "tif",
+        "trail_amount",
+        "trail_percent",
         "type",
     )
 
@@ -154,6 +166,8 @@ class Order:
         stop: float | None = None,
         tif: TimeInForce | str = TimeInForce.GTC,
         created_ts: float | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
     ) -> None:
         self.id = 0
         self.symbol = symbol
@@ -166,6 +180,8 @@ class Order:
         self.stop = stop
         self.tif = tif
         self.created_ts = created_ts
+        self.trail_amount = trail_amount
+        self.trail_percent = trail_percent
         self.status = OrderStatus.SUBMITTED
         self.filled_qty = 0.0
         self.avg_fill_price = 0.0
@@ -176,6 +192,7 @@ class Order:
         self._triggered = False
         self._expires = float("inf")
         self._ref_bar = None
+        self._limit_offset = 0.0  # trailing stop-limit: stop - limit, kept as both move
 
     @property
     def remaining_qty(self) -> float:
@@ -214,6 +231,10 @@ class Order:
             prices += f" limit={self.limit}"
         if self.stop is not None:
             prices += f" stop={self.stop}"
+        if self.trail_amount is not None:
+            prices += f" trail_amount={self.trail_amount}"
+        if self.trail_percent is not None:
+            prices += f" trail_percent={self.trail_percent}"
         reason = f" ({self.reason})" if self.reason else ""
         return (
             f"<Order #{self.id} {self.side} {self.qty} {self.symbol} {self.type}{prices} "

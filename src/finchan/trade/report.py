@@ -48,7 +48,8 @@ MAX_SYMBOLS = 8
 MAX_TRADE_ROWS = 500
 
 _FILL_COLUMNS = ("datetime", "symbol", "side", "qty", "price")
-_CHART_HEIGHT = {"equity": "560px", "price": "420px", "monthly": "360px"}
+_PLOT_COLUMNS = ("datetime", "name", "symbol", "panel", "value")  # BacktestResult.indicators
+_CHART_HEIGHT = {"equity": "560px", "price": "420px", "monthly": "360px", "indicator": "300px"}
 _PLOT_CONFIG = {"responsive": True, "displaylogo": False}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _NAT = np.iinfo(np.int64).min  # NaT in int64 nanoseconds
@@ -583,7 +584,9 @@ def _fill_trace(go: Any, side: str, times: np.ndarray, fills: pd.DataFrame) -> A
     )
 
 
-def _price_section(prices: Mapping[str, Any], fills: pd.DataFrame) -> str:
+def _price_section(
+    prices: Mapping[str, Any], fills: pd.DataFrame, overlays: pd.DataFrame | None = None
+) -> str:
     import plotly.graph_objects as go
 
     parts = ['<section id="prices"><h2>Prices and fills</h2>']
@@ -628,6 +631,10 @@ def _price_section(prices: Mapping[str, Any], fills: pd.DataFrame) -> str:
             )
             if values.size > MAX_POINTS:
                 title += f", close: {at.size:,} of {values.size:,} points drawn"
+        if overlays is not None:
+            mine = overlays[(overlays["symbol"] == symbol) & (overlays["panel"] == "price")]
+            for trace in _indicator_traces(go, mine, False):
+                fig.add_trace(trace)
         group = by_symbol.get(symbol)
         if group is not None:
             times = _utc_ns(f"fills[{symbol!r}].datetime", group["datetime"])
@@ -649,6 +656,49 @@ def _price_section(prices: Mapping[str, Any], fills: pd.DataFrame) -> str:
         fig.update_layout(_layout(title={"text": title}, hovermode="closest", showlegend=True))
         fig.update_yaxes(tickformat=",.8~r")
         parts.append(_figure_html(fig, f"finchan-price-{number}", _CHART_HEIGHT["price"]))
+    return "".join(parts) + "</section>"
+
+
+_INDICATOR_COLORS = ("#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#bcbd22", "#e377c2", "#8c564b")
+
+
+def _indicator_traces(go: Any, frame: pd.DataFrame, with_symbol: bool) -> list[Any]:
+    """One line per (name, symbol) of ``frame``, NaN left out, cut to MAX_POINTS."""
+    traces = []
+    keys = frame[["name", "symbol"]].drop_duplicates().itertuples(index=False)
+    for number, (name, symbol) in enumerate(keys):
+        rows = frame[(frame["name"] == name) & (frame["symbol"] == symbol)]
+        label = f"{name} {symbol}" if with_symbol and symbol else str(name)
+        times, values = _series_ns(
+            f"indicators[{label!r}]", pd.Series(rows["value"].to_numpy(), index=rows["datetime"])
+        )
+        at = _minmax_positions(values, MAX_POINTS)
+        traces.append(
+            go.Scatter(
+                x=_x_strings(times[at]),
+                y=values[at],
+                mode="lines",
+                name=label,
+                line={"color": _INDICATOR_COLORS[number % len(_INDICATOR_COLORS)], "width": 1.1},
+                hovertemplate=f"%{{y:,.8~r}}<extra>{html.escape(label)}</extra>",
+            )
+        )
+    return traces
+
+
+def _indicator_section(indicators: pd.DataFrame) -> str:
+    """One chart per panel of the series drawn with ``Strategy.plot`` (not the price overlays)."""
+    import plotly.graph_objects as go
+
+    own = indicators[indicators["panel"] != "price"]
+    if own.empty:
+        return ""
+    parts = ['<section id="indicators"><h2>Indicators</h2>']
+    for number, panel in enumerate(dict.fromkeys(own["panel"].tolist()), 1):
+        fig = go.Figure(_indicator_traces(go, own[own["panel"] == panel], True))
+        fig.update_layout(_layout(title={"text": f"{panel} (UTC)"}, showlegend=True))
+        fig.update_yaxes(tickformat=",.8~r")
+        parts.append(_figure_html(fig, f"finchan-indicator-{number}", _CHART_HEIGHT["indicator"]))
     return "".join(parts) + "</section>"
 
 
@@ -770,6 +820,7 @@ def write_report(
     title: str = "finchan backtest",
     meta: dict | None = None,
     benchmark: pd.Series | None = None,
+    indicators: pd.DataFrame | None = None,
 ) -> pathlib.Path:
     """Write the HTML report of a run to ``path`` and return its path.
 
@@ -804,6 +855,10 @@ def write_report(
         Shown as a table under the title (nested dicts as ``key=value`` lists).
     benchmark : pandas.Series, optional
         Buy and hold of the data in money, drawn beside the equity curve.
+    indicators : pandas.DataFrame, optional
+        Series drawn by the strategy, columns ``datetime, name, symbol, panel,
+        value`` (``BacktestResult.indicators``): panel ``"price"`` lines overlay
+        their symbol's price chart, the others get one chart per panel.
 
     Returns
     -------
@@ -826,12 +881,17 @@ def write_report(
         raise DataError(f"stats: expected a dict, got {type(stats).__name__}")
     if meta is not None and not isinstance(meta, Mapping):
         raise DataError(f"meta: expected a dict, got {type(meta).__name__}")
+    if indicators is not None:
+        indicators = _frame("indicators", indicators, _PLOT_COLUMNS)
+        if indicators.empty:
+            indicators = None
 
     body = [
         _header(str(title), meta),
         _stats_section(stats),
         _equity_section(eq_times, eq_values, bench),
-        _price_section(prices, fills),
+        _price_section(prices, fills, indicators),
+        _indicator_section(indicators) if indicators is not None else "",
         _monthly_section(eq_times, eq_values),
         _trades_section(trades),
         "<footer>Written by finchan.trade.report. Times are UTC.</footer>",

@@ -15,6 +15,8 @@ Column schemas (pandas DataFrames; times are aware datetimes in UTC):
 - ``benchmark``: a Series on the equity's times, named ``benchmark``: the
   starting cash put in equal parts into every symbol at its first close
   and held (buy and hold, no commission); None without recorded prices.
+- ``indicators``: datetime, name, symbol, panel, value: the series the
+  strategy drew with ``Strategy.plot`` (empty when it drew none).
 
 :meth:`BacktestResult.save` writes them as CSV with ``summary.json`` and
 ``report.html``; the files are byte-identical for the same config, data and
@@ -36,6 +38,7 @@ from finchan.trade.portfolio import Trade
 if TYPE_CHECKING:
     import pandas as pd
 
+    from finchan.trade._plots import PlotSeries
     from finchan.trade.account import SimAccount
 
 __all__ = ["FILL_COLUMNS", "ORDER_COLUMNS", "TRADE_COLUMNS", "BacktestResult"]
@@ -78,8 +81,10 @@ class BacktestResult:
         meta: dict[str, Any] | None = None,
         periods_per_year: float | None = None,
         risk_free_rate: float = 0.0,
+        plots: list[PlotSeries] | None = None,
     ) -> None:
         self._account = account
+        self._plots = list(plots or [])
         self.meta = dict(meta or {})
         #: bars per year for the annualised statistics (None: inferred from the bars)
         self.periods_per_year = periods_per_year
@@ -183,6 +188,13 @@ class BacktestResult:
         return pd.Series(values, index=index, name="benchmark")
 
     @cached_property
+    def indicators(self) -> pd.DataFrame:
+        """Series drawn with ``Strategy.plot``, long form: datetime, name, symbol, panel, value."""
+        from finchan.trade._plots import plots_frame
+
+        return plots_frame(self._plots)
+
+    @cached_property
     def stats(self) -> dict[str, Any]:
         """Statistics (see docs/statistics.md); empty when no bar was seen."""
         from finchan.trade.stats import compute_stats
@@ -243,6 +255,7 @@ class BacktestResult:
             prices=self.prices(),
             title=f"finchan backtest: {self.meta.get('strategy', '')}".strip(),
             meta=self.meta,
+            indicators=self.indicators if self._plots else None,
         )
 
     def save(self, directory: str | os.PathLike[str], report: bool = True) -> Path:
@@ -255,6 +268,8 @@ class BacktestResult:
         self.open_trades.to_csv(out / "open_trades.csv", index=False, date_format=_TIME_FORMAT)
         self.orders.to_csv(out / "orders.csv", index=False, date_format=_TIME_FORMAT)
         self.equity.to_csv(out / "equity.csv", date_format=_TIME_FORMAT)
+        if self._plots:
+            self.indicators.to_csv(out / "indicators.csv", index=False, date_format=_TIME_FORMAT)
         if report:
             self.to_html(out / "report.html")
         text = json.dumps(self.summary(), indent=2, sort_keys=False, default=str)

@@ -21,6 +21,11 @@ filled, cancelled, expired), ``on_fill(fill)``, ``on_stop()`` (at
 ``SYSTEM_EXITING``). For each notice of a bar, ``on_order`` comes before
 ``on_fill``; all notices of a bar come before its ``on_bar``.
 
+History: :meth:`Strategy.history` (the last ``n`` values of a field as a
+numpy view) and :meth:`Strategy.bars`, for strategies that set
+``history_bars`` (or call :meth:`Strategy.keep_history`); a strategy that
+does not pays nothing for them.
+
 Orders: :meth:`Strategy.buy`, :meth:`Strategy.sell` (market, or limit/stop/
 stop-limit from ``limit=``/``stop=``), :meth:`Strategy.order_target`,
 :meth:`Strategy.order_target_percent`, :meth:`Strategy.cancel`. An order is
@@ -39,9 +44,13 @@ from finchan.errors import ConfigError
 from finchan.trade.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from finchan.env import Env
+    from finchan.trade._plots import PlotSeries
     from finchan.trade.bar import Bar
     from finchan.trade.broker import SimBroker
+    from finchan.trade.history import BarHistory, BarWindow
     from finchan.trade.orders import Fill
 
 __all__ = ["Params", "Strategy"]
@@ -94,7 +103,7 @@ def _check_finite(method: str, symbol: str, name: str, value: Any) -> None:
     # while warming up, so this is a strategy bug worth stopping for
     if isinstance(value, float | int) and not isinstance(value, bool) and math.isfinite(value):
         return
-    if value is None and name in ("limit", "stop"):
+    if value is None and name in ("limit", "stop", "trail_amount", "trail_percent"):
         return
     try:
         finite = math.isfinite(value)
@@ -111,6 +120,10 @@ class Strategy:
 
     #: parameter names and their defaults; overridden by the config or the Python call
     params: ClassVar[dict[str, Any]] = {}
+    #: bars kept per symbol for :meth:`history` and :meth:`bars`; 0 keeps none
+    history_bars: ClassVar[int] = 0
+    #: default panel of plotted series by name (see :meth:`plot`)
+    plots: ClassVar[dict[str, str]] = {}
 
     # set by bind(); the class attribute ``params`` is shadowed by the instance's Params
     env: Env
@@ -137,6 +150,10 @@ class Strategy:
         self.params = params  # type: ignore[misc]
         self.log = logging.getLogger(f"strategy.{type(self).__name__}")
         self._last_close = broker._last_bars  # symbol -> last bar seen by the broker
+        self._history: BarHistory | None = None
+        self._plotted: dict[tuple[str, str | None], PlotSeries] = {}
+        if self.history_bars:
+            self.keep_history(self.history_bars)
 
     # -- hooks -------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -173,6 +190,104 @@ class Strategy:
         """Signed quantity held in ``symbol`` (0.0 when flat)."""
         return self.broker.portfolio.qty(symbol)
 
+    # -- history ---------------------------------------------------------------------------
+    def keep_history(self, n: int) -> None:
+        """Keep the last ``n`` bars of every symbol from now on (or more, if already asked).
+
+        Called by ``bind`` with the class's ``history_bars``; call it in
+        ``on_start`` when the size depends on the parameters. Bars are recorded
+        before ``on_bar`` sees them.
+        """
+        if self._history is None:
+            from finchan.trade.bar import BAR_EVENT
+            from finchan.trade.history import BarHistory
+
+            self._history = BarHistory(n)
+            # prepended: the bar is in the history before any on_bar sees it
+            self.env.dispatcher.subscribe(BAR_EVENT, self._history.record, prepend=True)  # type: ignore[arg-type]
+        else:
+            self._history.grow(n)
+
+    def _kept(self, owner: str) -> BarHistory:
+        if self._history is None:
+            raise ConfigError(
+                f"{type(self).__name__}.{owner}: no history is kept; set history_bars = N "
+                f"on the strategy class (or call self.keep_history(N) in on_start)"
+            )
+        return self._history
+
+    def history(
+        self, symbol: str, n: int, field: str = "close", timeframe: str | None = None
+    ) -> np.ndarray:
+        """The last ``n`` values of ``field`` for ``symbol``, oldest first, the current bar last.
+
+        ``field`` is ``open``, ``high``, ``low``, ``close``, ``volume`` or
+        ``timestamp``. Fewer than ``n`` values while fewer bars were seen (an
+        empty array for a symbol without bars yet). The array is a read-only
+        view into a ring buffer, valid until the symbol's next bar: copy it
+        (``np.array(...)``) to keep it. ``n`` above the capacity
+        (``history_bars``) raises :class:`~finchan.errors.ConfigError`.
+        ``timeframe`` is reserved for resampled bars, not supported yet.
+        """
+        if timeframe is not None:
+            raise NotImplementedError(
+                f"history({symbol!r}, timeframe={timeframe!r}): several timeframes are not "
+                f"supported yet; history holds the feed's own bars (timeframe=None)"
+            )
+        return self._kept("history").window(symbol, n, field)
+
+    def bars(self, symbol: str, n: int) -> BarWindow:
+        """The last ``n`` bars of ``symbol``: a :class:`~finchan.trade.history.BarWindow`
+        of read-only arrays (``.timestamp``, ``.open``, ..., ``.volume``), like :meth:`history`."""
+        return self._kept("bars").bars(symbol, n)
+
+    # -- drawing -----------------------------------------------------------------------------
+    def plot(
+        self, name: str, value: float, *, symbol: str | None = None, panel: str | None = None
+    ) -> None:
+        """Record ``value`` at ``now`` in the series ``name`` (of ``symbol``) for the report.
+
+        ``panel="price"`` overlays the series on ``symbol``'s price chart
+        (``symbol`` is then required); any other text names a panel of its own,
+        shared by the series given the same panel; by default the panel comes
+        from the class's ``plots`` mapping, else it is ``name``. NaN values
+        (indicator warm-ups) are kept in the result and left out of the chart.
+        The series land in ``result.indicators``, ``indicators.csv`` and the report.
+        """
+        series = self._plotted.get((name, symbol))
+        if series is None:
+            series = self._new_plot(name, symbol, panel)
+        elif panel is not None and panel != series.panel:
+            raise ConfigError(
+                f"plot({name!r}): panel {panel!r} differs from the series' panel {series.panel!r}"
+            )
+        try:
+            series.values.append(value)
+        except TypeError:
+            raise ConfigError(f"plot({name!r}): value must be a number, got {value!r}") from None
+        series.times.append(self.env.now_ts)
+
+    def _new_plot(self, name: str, symbol: str | None, panel: str | None) -> PlotSeries:
+        from finchan.trade._plots import PRICE_PANEL, PlotSeries
+
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"plot(): name must be a non-empty string, got {name!r}")
+        declared = self.plots.get(name)
+        if panel is not None and declared is not None and panel != declared:
+            raise ConfigError(
+                f"plot({name!r}): panel {panel!r} differs from {declared!r} declared in "
+                f"{type(self).__name__}.plots"
+            )
+        where = panel or declared or name
+        if not isinstance(where, str):
+            raise ConfigError(f"plot({name!r}): panel must be a string, got {where!r}")
+        if where == PRICE_PANEL and symbol is None:
+            raise ConfigError(
+                f"plot({name!r}): panel 'price' overlays a symbol's price chart; pass symbol="
+            )
+        series = self._plotted[(name, symbol)] = PlotSeries(name, symbol, where)
+        return series
+
     # -- orders ---------------------------------------------------------------------------
     def _submit(
         self,
@@ -182,18 +297,35 @@ class Strategy:
         limit: float | None,
         stop: float | None,
         tif: str | TimeInForce,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
     ) -> Order:
         method = "buy" if side is Side.BUY else "sell"
         _check_finite(method, symbol, "qty", qty)
         _check_finite(method, symbol, "limit", limit)
         _check_finite(method, symbol, "stop", stop)
-        if limit is None:
+        _check_finite(method, symbol, "trail_amount", trail_amount)
+        _check_finite(method, symbol, "trail_percent", trail_percent)
+        if trail_amount is not None or trail_percent is not None:
+            kind = OrderType.TRAILING_STOP if limit is None else OrderType.TRAILING_STOP_LIMIT
+        elif limit is None:
             kind = OrderType.MARKET if stop is None else OrderType.STOP
         else:
             kind = OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT
         # an unknown tif (say "IOC") is the broker's to reject, with a reason
         # the strategy sees in on_order, like any other invalid order field
-        order = Order(symbol, side, qty, kind, limit, stop, tif, created_ts=self.env.now_ts)
+        order = Order(
+            symbol,
+            side,
+            qty,
+            kind,
+            limit,
+            stop,
+            tif,
+            created_ts=self.env.now_ts,
+            trail_amount=trail_amount,
+            trail_percent=trail_percent,
+        )
         self.broker.submit(order)
         self.on_order(order)
         return order
@@ -205,9 +337,19 @@ class Strategy:
         limit: float | None = None,
         stop: float | None = None,
         tif: str = "GTC",
+        *,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
     ) -> Order:
-        """Buy ``qty``: market, or limit (``limit=``), stop (``stop=``), stop-limit (both)."""
-        return self._submit(Side.BUY, symbol, qty, limit, stop, tif)
+        """Buy ``qty``: market, or limit (``limit=``), stop (``stop=``), stop-limit (both).
+
+        ``trail_amount=`` or ``trail_percent=`` (``0.02`` is 2 %) make a
+        trailing stop: the stop starts that far above the symbol's last close
+        and follows the closes down (backtrader's ``StopTrail``); with
+        ``limit=`` a trailing stop-limit whose limit keeps its distance to the
+        stop (``StopTrailLimit``). See docs/broker.md.
+        """
+        return self._submit(Side.BUY, symbol, qty, limit, stop, tif, trail_amount, trail_percent)
 
     def sell(
         self,
@@ -216,9 +358,16 @@ class Strategy:
         limit: float | None = None,
         stop: float | None = None,
         tif: str = "GTC",
+        *,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
     ) -> Order:
-        """Sell ``qty``: market, or limit, stop, stop-limit like :meth:`buy`."""
-        return self._submit(Side.SELL, symbol, qty, limit, stop, tif)
+        """Sell ``qty``: market, or limit, stop, stop-limit, trailing like :meth:`buy`.
+
+        A trailing sell's stop starts ``trail_amount`` (or ``trail_percent``)
+        below the last close and follows the closes up.
+        """
+        return self._submit(Side.SELL, symbol, qty, limit, stop, tif, trail_amount, trail_percent)
 
     def order_target(self, symbol: str, qty: float) -> Order | None:
         """Market order bringing the position to ``qty`` (signed); None if already there."""
@@ -233,14 +382,55 @@ class Strategy:
     def order_target_percent(self, symbol: str, pct: float) -> Order | None:
         """Market order bringing the position to ``pct`` of equity (0.5 is 50 %).
 
-        Sized at the symbol's last close, rounded towards zero to whole units.
+        Sized at the symbol's last close, rounded towards zero to whole units
+        (or to the symbol's lot size, see the broker's ``lots``).
         """
         _check_finite("order_target_percent", symbol, "pct", pct)
+        return self._order_target_amount("order_target_percent", symbol, self.equity * pct)
+
+    def order_target_value(self, symbol: str, value: float) -> Order | None:
+        """Market order bringing the position's value to ``value`` (negative: short).
+
+        backtrader's ``order_target_value``: at the symbol's last close ``p``,
+        the order is ``|value - position * p| / p`` rounded towards zero to
+        whole units (or to the symbol's lot size), a buy when the value is
+        below the target, a sell when above; ``value=0`` closes the whole
+        position. None when nothing (or less than the lot's minimum) is to trade.
+        """
+        _check_finite("order_target_value", symbol, "value", value)
         bar = self._last_close.get(symbol)
         if bar is None:
-            raise ConfigError(f"order_target_percent({symbol!r}): no price seen for {symbol!r} yet")
-        target = math.trunc(self.equity * pct / bar.close)
-        return self.order_target(symbol, float(target))
+            raise ConfigError(f"order_target_value({symbol!r}): no price seen for {symbol!r} yet")
+        held = self.position(symbol)
+        if value == 0.0:
+            return self.order_target(symbol, 0.0)
+        price = bar.close
+        gap = value - held * price
+        if self.broker.lot(symbol)[0] == 1.0:
+            qty = float(abs(gap) // price)  # backtrader's getsize: cash // price
+        else:
+            qty = self._in_lots(symbol, abs(gap) / price)
+        if not qty or qty < self.broker.lot(symbol)[1]:
+            return None
+        return self.buy(symbol, qty) if gap > 0.0 else self.sell(symbol, qty)
+
+    def _in_lots(self, symbol: str, qty: float) -> float:
+        """``qty`` rounded towards zero to the symbol's lot size (whole units by default)."""
+        size = self.broker.lot(symbol)[0]
+        if size == 1.0:
+            return float(math.trunc(qty))
+        # the epsilon keeps 2.9999999999 lots (float noise) from losing one
+        lots = math.trunc(qty / size + math.copysign(1e-9, qty))
+        return round(lots * size, 12)
+
+    def _order_target_amount(self, owner: str, symbol: str, value: float) -> Order | None:
+        bar = self._last_close.get(symbol)
+        if bar is None:
+            raise ConfigError(f"{owner}({symbol!r}): no price seen for {symbol!r} yet")
+        target = self._in_lots(symbol, value / bar.close)
+        if 0.0 < abs(target - self.position(symbol)) < self.broker.lot(symbol)[1]:
+            return None
+        return self.order_target(symbol, target)
 
     def cancel(self, order: Order) -> bool:
         """Cancel an open order; False if it was no longer open."""
