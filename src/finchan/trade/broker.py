@@ -643,6 +643,11 @@ class SimBroker:
         ts = bar.timestamp
         bars = {b.symbol: b for b in peers if b.timestamp == ts}
         bars[bar.symbol] = bar
+        # the bars of this time have all arrived (backtrader's notifications
+        # come after the broker saw every data's bar): an order decided in a
+        # notice of this pass (a trailing exit in on_fill, a target sized at
+        # the last close) sees its own symbol's bar of this time
+        self._last_bars.update(bars)
         books = self._books
         if self._group_ts != ts:
             self._group_ts = ts
