@@ -17,6 +17,7 @@ Options (all optional but one of ``files``, ``file`` or ``synthetic``)::
       start: 2020-01-02          # keep bars from ... (inclusive)
       end: 2020-12-31 23:59      # ... to (inclusive)
       chunk_size: 100000
+      speed: 1                   # live mode only: bars played at N x their pace (0: at once)
       format: csv                # for files whose suffix says neither csv nor parquet
       # synthetic: {n: 100000, symbol: SYN, seed: 42, start: 2020-01-01}
 
@@ -24,6 +25,11 @@ Relative paths are read from the directory of the config file (or the
 current directory when the config has none). ``synthetic`` generates the
 deterministic 1-minute bars of the reference data (see
 :func:`finchan.trade._synthetic.make_bars`) so that examples need no file.
+
+In live mode the bars are played on the wall clock by a
+:class:`~finchan.trade.replay.BarReplay`, ``speed`` times faster than their
+own pace (default 1; 0 plays them as fast as the run takes them): a live
+rehearsal without a feed.
 """
 
 from __future__ import annotations
@@ -128,15 +134,32 @@ def _synthetic_input(spec: Any) -> dict[str, Any]:
 
 
 def load_finchan_ext(env: Env) -> None:
-    """Build the feed from the options, register it and publish it."""
-    feed = make_feed(env, env.get_ext_options(ext_name))
-    env.dispatcher.register_event_source(feed)
+    """Build the feed from the options, register it and publish it.
+
+    In live mode the registered source is a :class:`~finchan.trade.replay.BarReplay`
+    of the feed (the feed is still what is published).
+    """
+    options = env.get_ext_options(ext_name)
+    speed = options.pop("speed", None)
+    feed = make_feed(env, options)
+    source: Any = feed
+    if env.run_mode != "backtrack":
+        from finchan.trade.replay import BarReplay
+
+        speed = 1.0 if speed is None else speed
+        if not isinstance(speed, int | float) or isinstance(speed, bool) or speed < 0:
+            raise ConfigError(f"{ext_name}: speed: expected a number >= 0, got {speed!r}")
+        source = BarReplay(feed, speed)
+    elif speed is not None:
+        raise ConfigError(f"{ext_name}: speed: only for live mode (a backtest runs at full speed)")
+    env.dispatcher.register_event_source(source)
     env.set_ext_obj(ext_name, feed)
+    env.set_ext_obj(f"{ext_name}.source", source)
 
 
 def unload_finchan_ext(env: Env) -> None:
     """Deregister the feed (which closes its files)."""
-    feed = env.get_ext_obj(ext_name, None)
-    if feed is not None:
-        env.dispatcher.deregister_event_source(feed)
-        feed.stop()
+    source = env.get_ext_obj(f"{ext_name}.source", None)
+    if source is not None:
+        env.dispatcher.deregister_event_source(source)
+        source.stop()

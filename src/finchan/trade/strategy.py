@@ -169,9 +169,11 @@ class Strategy:
             kind = OrderType.MARKET if stop is None else OrderType.STOP
         else:
             kind = OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT
-        order = Order(
-            symbol, side, qty, kind, limit, stop, TimeInForce(tif), created_ts=self.env.now_ts
-        )
+        # live: the order is made at its bar's time (the broker's clock), as in a
+        # backtest, so that DAY orders expire and orders.csv reads the same in both
+        env = self.env
+        created = env.now_ts if env.run_mode == "backtrack" else None
+        order = Order(symbol, side, qty, kind, limit, stop, TimeInForce(tif), created_ts=created)
         self.broker.submit(order)
         self.on_order(order)
         return order

@@ -1,0 +1,505 @@
+"""Live bars from Redis Streams: the extension ``finchan.exts.redis_stream``.
+
+A consumer-group reader (redis-py asyncio, hiredis when installed) that turns
+stream messages into ``"bar"`` events. Options::
+
+    finchan.exts.redis_stream:
+      url: redis://127.0.0.1:6379/0      # a password in it is never logged
+      streams: [bars]                    # or {bars.ACME: ACME, ...}: key -> symbol
+      group: finchan                     # consumer group (XGROUP CREATE ... MKSTREAM)
+      consumer: finchan                  # this reader's name in the group
+      batch: 1000                        # messages per XREADGROUP
+      block: 1.0                         # seconds one XREADGROUP waits for news
+      fields: {close: c}                 # bar field -> message field (defaults below)
+      timezone: UTC                      # zone of naive `datetime` values
+      dead_letter: "{stream}:dead"       # where malformed and poison messages go
+      on_malformed: dead_letter          # or stop: a malformed message fails the run
+      max_deliveries: 5                  # delivered more often: poison, dead-lettered
+      idle_timeout: null                 # seconds without a message: the source ends
+      reconnect_min: 0.1                 # backoff after a lost connection, doubling ...
+      reconnect_max: 5.0                 # ... up to this
+
+Messages carry the fields ``symbol``, ``ts`` (POSIX seconds) or ``datetime``
+(ISO 8601), ``open``, ``high``, ``low``, ``close`` and ``volume`` (optional,
+0 when absent); ``symbol`` may be left out when ``streams`` maps the key to
+its symbol. ``finchan publish`` writes such messages from bar files.
+
+Order of work: on start the reader first takes its own pending entries
+(``XREADGROUP ... 0``: delivered before, never acknowledged), then new ones
+(``>``). Each batch is put as bar events followed by a batch marker; when the
+dispatcher reaches the marker every bar of the batch has been handled and the
+batch is acknowledged (``XACK``). The next batch is read only then, so at most
+one batch is in flight and a crash leaves its messages pending, to be read
+again at the next start.
+
+A lost connection is logged, retried with a doubling backoff and logged again
+with the length of the gap when it is back; a server restarted empty gets its
+groups created again. ``idle_timeout`` counts only while connected: an outage
+is not idleness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from finchan.errors import ConfigError, DataError
+from finchan.event import Event
+from finchan.interface.event_source import AbsEventSource
+
+if TYPE_CHECKING:
+    from finchan.env import Env
+    from finchan.interface.event_source import EventQueue
+
+__all__ = [
+    "BAR_FIELDS",
+    "BATCH_EVENT",
+    "RedisStreamSource",
+    "StreamOptions",
+    "ext_name",
+    "load_finchan_ext",
+    "redact_url",
+    "unload_finchan_ext",
+]
+
+ext_name = "finchan.exts.redis_stream"
+required_exts: list[str] = []
+
+logger = logging.getLogger(__name__)
+
+#: name of the marker event that closes each batch (its handler acknowledges the batch)
+BATCH_EVENT = "finchan.redis_stream.batch"
+
+#: the bar fields a message maps to, and their default message field names
+BAR_FIELDS = ("symbol", "ts", "datetime", "open", "high", "low", "close", "volume")
+
+
+class StreamOptions(BaseModel):
+    """Options of :mod:`finchan.exts.redis_stream` (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = "redis://127.0.0.1:6379/0"
+    streams: list[str] | dict[str, str]
+    group: str = "finchan"
+    consumer: str = "finchan"
+    batch: int = Field(1000, ge=1)
+    block: float = Field(1.0, gt=0)
+    fields: dict[str, str] = Field(default_factory=dict)
+    timezone: str = "UTC"
+    dead_letter: str = "{stream}:dead"
+    on_malformed: Literal["dead_letter", "stop"] = "dead_letter"
+    max_deliveries: int = Field(5, ge=1)
+    idle_timeout: float | None = Field(None, gt=0)
+    reconnect_min: float = Field(0.1, gt=0)
+    reconnect_max: float = Field(5.0, gt=0)
+
+    @field_validator("streams")
+    @classmethod
+    def _some_streams(cls, value: Any) -> Any:
+        if not value:
+            raise ValueError("name at least one stream key")
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key not in BAR_FIELDS:
+                raise ValueError(f"unknown bar field {key!r} (known: {', '.join(BAR_FIELDS)})")
+        return value
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for logs and messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+class _BatchDone(Event):
+    """The marker after a batch's bars: its handler acknowledges the batch."""
+
+    __slots__ = ("acks",)
+
+    def __init__(self, env: Any, timestamp: float, acks: dict[bytes, list[bytes]]) -> None:
+        self.env = env
+        self.name = BATCH_EVENT
+        self.timestamp = timestamp
+        self.expire = 0
+        self.id = next(env.event_ids) if env is not None else 0
+        self.acks = acks
+
+
+class _Malformed(Exception):
+    pass
+
+
+class RedisStreamSource(AbsEventSource):
+    """Bars from one or several Redis streams through a consumer group.
+
+    Parameters
+    ----------
+    env:
+        the Env (bars are created in it).
+    options:
+        validated :class:`StreamOptions`.
+    """
+
+    def __init__(self, env: Any, options: StreamOptions) -> None:
+        from finchan._time import get_tz
+
+        self.env = env
+        self.options = options
+        self.exhausted = False
+        streams = options.streams
+        if isinstance(streams, Mapping):
+            self._keys = [key.encode() for key in streams]
+            self._symbols = {key.encode(): sym for key, sym in streams.items()}
+        else:
+            self._keys = [key.encode() for key in streams]
+            self._symbols = {}
+        try:
+            self._tz = get_tz(options.timezone)
+        except (KeyError, ValueError):
+            raise ConfigError(
+                f"{ext_name}: timezone: unknown time zone {options.timezone!r}"
+            ) from None
+        names = {name: name for name in BAR_FIELDS}
+        names.update(options.fields)
+        self._field = {name: value.encode() for name, value in names.items()}
+        self._client: Any = None
+        self._stopped = False
+        self._batch_done: asyncio.Event | None = None
+        # ids whose XACK failed with the connection: acknowledged after reconnecting
+        self._unacked: dict[bytes, list[bytes]] = {}
+        #: counters for status lines and tests
+        self.received = 0
+        self.dead_lettered = 0
+        self.reconnects = 0
+        #: the newest id read per stream key (bytes)
+        self.last_ids: dict[bytes, bytes] = {}
+
+    @property
+    def name(self) -> str:
+        keys = ", ".join(k.decode() for k in self._keys)
+        return f"RedisStream({redact_url(self.options.url)} {keys})"
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    # -- the source task ----------------------------------------------------------------
+    async def gen_events(self, event_queue: EventQueue, limit_dt: datetime | None = None) -> None:
+        if limit_dt is not None:
+            raise ConfigError(f"{ext_name} is a live source: run it with --mode live")
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        options = self.options
+        backoff = options.reconnect_min
+        lost_at: float | None = None
+        attempts = 0
+        url = redact_url(options.url)
+        while not self._stopped:
+            try:
+                await self._connect()
+                if lost_at is not None:
+                    self.reconnects += 1
+                    logger.warning(
+                        "%s: reconnected to %s after %.1fs (%d attempt(s)); nothing was lost: "
+                        "unacknowledged messages are read again",
+                        ext_name,
+                        url,
+                        time.monotonic() - lost_at,
+                        attempts,
+                    )
+                    lost_at, attempts, backoff = None, 0, options.reconnect_min
+                await self._consume(event_queue)
+                self.exhausted = True
+                return
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if lost_at is None:
+                    lost_at = time.monotonic()
+                    logger.warning(
+                        "%s: lost the connection to %s (%s); reconnecting", ext_name, url, exc
+                    )
+                attempts += 1
+                await self._close()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, options.reconnect_max)
+            finally:
+                if self._stopped or self.exhausted:
+                    await self._close()
+
+    async def _connect(self) -> None:
+        import redis.asyncio as aioredis
+
+        await self._close()
+        client = aioredis.Redis.from_url(
+            self.options.url, socket_connect_timeout=2, health_check_interval=0
+        )
+        self._client = client
+        await client.ping()
+        await self._ensure_groups()
+        if self._unacked:
+            unacked, self._unacked = self._unacked, {}
+            await self._ack(unacked)
+
+    async def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.aclose()
+            except Exception:  # closing a broken connection may fail again
+                pass
+
+    async def _ensure_groups(self) -> None:
+        from redis.exceptions import ResponseError
+
+        for key in self._keys:
+            try:
+                await self._client.xgroup_create(key, self.options.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _read(self, ids: dict[bytes, bytes | str], block: int | None) -> list[Any]:
+        from redis.exceptions import ResponseError
+
+        try:
+            return await self._client.xreadgroup(
+                self.options.group, self.options.consumer, ids, count=self.options.batch,
+                block=block,
+            )  # fmt: skip
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # the server lost the stream or the group (restarted empty, or deleted)
+            logger.warning("%s: %s; creating the consumer group again", ext_name, exc)
+            await self._ensure_groups()
+            return []
+
+    async def _consume(self, queue: EventQueue) -> None:
+        options = self.options
+        # 1. our own pending entries: delivered before, never acknowledged
+        pending: dict[bytes, bytes | str] = {key: b"0" for key in self._keys}
+        while pending and not self._stopped:
+            reply = await self._read(pending, None)
+            if not reply:
+                break
+            for key, entries in reply:
+                if not entries:
+                    pending.pop(key, None)
+                    continue
+                pending[key] = entries[-1][0]
+                await self._handle(queue, key, entries, replayed=True)
+        # 2. new entries
+        new: dict[bytes, bytes | str] = {key: ">" for key in self._keys}
+        block_ms = max(1, round(options.block * 1000))
+        idle_since = time.monotonic()
+        while not self._stopped:
+            reply = await self._read(new, block_ms)
+            got = False
+            for key, entries in reply or ():
+                if entries:
+                    got = True
+                    await self._handle(queue, key, entries, replayed=False)
+            if got:
+                idle_since = time.monotonic()
+            elif (
+                options.idle_timeout is not None
+                and time.monotonic() - idle_since >= options.idle_timeout
+            ):
+                logger.info(
+                    "%s: no message for %ss (idle_timeout): the source ends",
+                    ext_name,
+                    options.idle_timeout,
+                )
+                return
+
+    async def _handle(
+        self, queue: EventQueue, key: bytes, entries: list[Any], replayed: bool
+    ) -> None:
+        """Put one stream's batch as bars and a marker; wait until the marker is handled."""
+        options = self.options
+        poison: dict[bytes, int] = {}
+        if replayed:
+            # delivered again: how often? (XREADGROUP 0 counts as a delivery)
+            counts = await self._client.xpending_range(
+                key, options.group, entries[0][0], entries[-1][0], len(entries),
+                consumername=options.consumer,
+            )  # fmt: skip
+            limit = options.max_deliveries
+            poison = {c["message_id"]: c["times_delivered"] for c in counts
+                      if c["times_delivered"] > limit}  # fmt: skip
+        bars = []
+        acks: list[bytes] = []
+        env = self.env
+        for msg_id, fields in entries:
+            self.received += 1
+            if not fields:
+                # the entry was deleted (XDEL, MAXLEN) while it was pending
+                acks.append(msg_id)
+                continue
+            if msg_id in poison:
+                await self._dead_letter(
+                    key, msg_id, fields,
+                    f"delivered {poison[msg_id]} times (max_deliveries {options.max_deliveries})",
+                )  # fmt: skip
+                continue
+            try:
+                bar = self._to_bar(env, key, fields)
+            except _Malformed as exc:
+                where = f"{key.decode()} {msg_id.decode()}"
+                if options.on_malformed == "stop":
+                    raise DataError(f"{ext_name}: malformed message {where}: {exc}") from None
+                await self._dead_letter(key, msg_id, fields, str(exc))
+                continue
+            bars.append(bar)
+            acks.append(msg_id)
+        self.last_ids[key] = entries[-1][0]
+        if not bars:
+            if acks:
+                await self._ack({key: acks})
+            return
+        done = self._batch_done = asyncio.Event()
+        for bar in bars:
+            queue.put(bar)
+        queue.put(_BatchDone(env, max(b.timestamp for b in bars), {key: acks}))
+        await done.wait()
+
+    async def on_batch(self, event: _BatchDone) -> None:
+        """Handler of the batch marker: every bar before it was handled; acknowledge."""
+        try:
+            await self._ack(event.acks)
+        finally:
+            if self._batch_done is not None:
+                self._batch_done.set()
+
+    async def _ack(self, acks: dict[bytes, list[bytes]]) -> None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        client = self._client
+        try:
+            if client is None:
+                raise RedisConnectionError("not connected")
+            for key, ids in acks.items():
+                if ids:
+                    await client.xack(key, self.options.group, *ids)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            # the reader notices the loss too; these are acknowledged on reconnecting
+            for key, ids in acks.items():
+                self._unacked.setdefault(key, []).extend(ids)
+
+    async def _dead_letter(self, key: bytes, msg_id: bytes, fields: dict, reason: str) -> None:
+        target = self.options.dead_letter.format(stream=key.decode())
+        logger.warning(
+            "%s: message %s %s moved to dead-letter stream %s: %s",
+            ext_name,
+            key.decode(),
+            msg_id.decode(),
+            target,
+            reason,
+        )
+        record = dict(fields)
+        record[b"dead.stream"] = key
+        record[b"dead.id"] = msg_id
+        record[b"dead.reason"] = reason.encode()
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.xadd(target, record)
+            pipe.xack(key, self.options.group, msg_id)
+            await pipe.execute()
+        self.dead_lettered += 1
+
+    # -- message -> bar -----------------------------------------------------------------
+    def _to_bar(self, env: Any, key: bytes, fields: dict[bytes, bytes]) -> Any:
+        from finchan.trade.bar import Bar
+
+        f = self._field
+        raw_symbol = fields.get(f["symbol"])
+        if raw_symbol is not None:
+            symbol = raw_symbol.decode()
+        else:
+            mapped = self._symbols.get(key)
+            if mapped is None:
+                raise _Malformed(f"no {f['symbol'].decode()!r} field")
+            symbol = mapped
+        raw_ts = fields.get(f["ts"])
+        if raw_ts is not None:
+            ts = _number(raw_ts, f["ts"])
+        else:
+            raw_dt = fields.get(f["datetime"])
+            if raw_dt is None:
+                raise _Malformed(f"no {f['ts'].decode()!r} or {f['datetime'].decode()!r} field")
+            ts = self._parse_datetime(raw_dt)
+        values = []
+        for name in ("open", "high", "low", "close"):
+            raw = fields.get(f[name])
+            if raw is None:
+                raise _Malformed(f"no {f[name].decode()!r} field")
+            values.append(_number(raw, f[name]))
+        raw_volume = fields.get(f["volume"])
+        volume = 0.0 if raw_volume is None else _number(raw_volume, f["volume"])
+        return Bar(env, symbol, ts, values[0], values[1], values[2], values[3], volume)
+
+    def _parse_datetime(self, raw: bytes) -> float:
+        try:
+            value = datetime.fromisoformat(raw.decode())
+        except (ValueError, UnicodeDecodeError):
+            raise _Malformed(f"datetime {raw!r} is not ISO 8601") from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=self._tz)
+        return value.timestamp()
+
+
+def _number(raw: bytes, name: bytes) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        text = raw.decode(errors="replace")
+        raise _Malformed(f"{name.decode()} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise _Malformed(f"{name.decode()} is {value}")
+    return value
+
+
+def load_finchan_ext(env: Env) -> None:
+    """Validate the options, register the source and its batch handler, publish the source."""
+    from finchan.config import validate_ext_options
+
+    if env.run_mode == "backtrack":
+        raise ConfigError(
+            f"{ext_name} is a live source: run with --mode live "
+            "(for a backtest, use finchan.exts.bars on the files the stream was fed from)"
+        )
+    options: StreamOptions = validate_ext_options(env, ext_name, StreamOptions)
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"{ext_name} needs redis-py: pip install 'finchan[redis]'") from None
+    source = RedisStreamSource(env, options)
+    env.dispatcher.register_event_source(source)
+    env.dispatcher.subscribe(BATCH_EVENT, source.on_batch)
+    env.set_ext_obj(ext_name, source)
+
+
+def unload_finchan_ext(env: Env) -> None:
+    """Deregister the source."""
+    source = env.get_ext_obj(ext_name, None)
+    if source is not None:
+        env.dispatcher.unsubscribe(BATCH_EVENT, source.on_batch)
+        env.dispatcher.deregister_event_source(source)
