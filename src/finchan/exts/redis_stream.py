@@ -381,7 +381,7 @@ class RedisStreamSource(AbsEventSource):
         queue.put(_BatchDone(env, max(b.timestamp for b in bars), {key: acks}))
         await done.wait()
 
-    async def on_batch(self, event: _BatchDone) -> None:
+    async def on_batch(self, event: Any) -> None:
         """Handler of the batch marker: every bar before it was handled; acknowledge."""
         try:
             await self._ack(event.acks)

@@ -17,7 +17,10 @@ _WINDOW_BARS = 50_000
 
 
 def iter_bars(files: Sequence[str | Path], feed_options: dict[str, Any]) -> Iterator[Any]:
-    """The bars of ``files`` in the order a backtest dispatches them, window by window."""
+    """The bars of ``files`` in the order a backtest dispatches them, window by window.
+
+    Bad files and options raise here, before the first bar is asked for.
+    """
     from finchan.trade.data import BarFeed
 
     options = {k: v for k, v in feed_options.items() if v is not None}
@@ -25,8 +28,12 @@ def iter_bars(files: Sequence[str | Path], feed_options: dict[str, Any]) -> Iter
         if not Path(name).exists():
             raise DataError(f"{name}: no such file")
     feed = BarFeed(None, [Path(f) for f in files], **options)
+    first = feed.first_timestamp()
+    return _windows(feed, first)
+
+
+def _windows(feed: Any, limit: float | None) -> Iterator[Any]:
     try:
-        limit = feed.first_timestamp()
         window = feed.timeframe_seconds * _WINDOW_BARS
         while limit is not None and not feed.exhausted:
             limit += window
@@ -69,12 +76,12 @@ def publish_bars(
 
     if not (rate >= 0 and math.isfinite(rate)):
         raise ConfigError(f"--rate: expected a number >= 0, got {rate!r}")
+    bars = iter_bars(files, feed_options or {})
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     try:
         client.ping()
     except redis.RedisError as exc:
         raise ConfigError(f"--redis {redact_url(url)}: cannot connect: {exc}") from None
-    bars = iter_bars(files, feed_options or {})
     bar_progress = _Progress(stream) if progress else None
     started = time.monotonic()
     count = 0
