@@ -479,3 +479,106 @@ def test_publish_names_a_missing_file(tmp_path, finchan_cli):
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr == f"finchan: error: {tmp_path / 'nope.csv'}: no such file\n"
+
+
+# ------------------------------------------------------- SIGKILL, restart, replay
+
+
+def _journal_count(path: Path) -> int:
+    import sqlite3
+
+    if not path.exists():
+        return 0
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.1)
+        try:
+            return db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, stream_keys):
+    import random
+    import signal
+    import sqlite3
+
+    import redis
+
+    url = f"{REDIS}/{DB_SUBPROCESS}"
+    _require_redis(url)
+    stream = _key(stream_keys, "kill")
+    data = _sma_data(tmp_path / "data" / "SYN.csv", n=1500)
+    config = _sma_config(tmp_path, data, url, stream, idle=1.5)
+    yaml = YAML(typ="safe", pure=True)
+    raw = yaml.load(config.read_text(encoding="utf-8"))
+    raw["live_exts"]["finchan.exts.redis_stream"].update(
+        {"batch": 50, "max_deliveries": 100, "status_interval": 0}
+    )
+    _dump(config, raw)
+    expected = _backtest_fills(config)
+    (backtest_dir,) = (tmp_path / "work" / "runs").iterdir()
+    live_dir = tmp_path / "work" / "live" / "SmaCross"
+    state = live_dir / "state.db"
+    targets = sorted(random.Random(11).sample(range(50, 1450), 10))
+    # bars flow for ~10 s while the live run is killed and restarted
+    publisher = _finchan("publish", str(data), "--redis", url, "--stream", stream,
+                         "--rate", "150", "-q")  # fmt: skip
+    live = None
+    try:
+        for target in targets:
+            live = _finchan("-c", str(config), "--mode", "live", "-q")
+            _wait_for(
+                lambda t=target, p=live: _journal_count(state) >= t or p.poll() is not None,
+                f"the journal to reach {target} bars",
+            )
+            live.send_signal(signal.SIGKILL)
+            live.wait(timeout=10)
+            assert live.returncode == -signal.SIGKILL, live.stderr.read()
+            live = None
+        # SIGTERM: a clean stop, exit 0, with what was handled committed
+        live = _finchan("-c", str(config), "--mode", "live", "-q")
+        before = _journal_count(state)
+        _wait_for(lambda: _journal_count(state) > before, "bars after the last kill")
+        live.send_signal(signal.SIGTERM)
+        _finish(live)
+        live = None
+        _finish(publisher)
+        _finish(_finchan("-c", str(config), "--mode", "live", "-q"))
+    finally:
+        for proc in (live, publisher):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    # fills, orders and positions as if nothing had happened
+    assert (live_dir / "fills.csv").read_bytes() == expected
+    assert (live_dir / "orders.csv").read_bytes() == (backtest_dir / "orders.csv").read_bytes()
+    import pandas as pd
+
+    orders = pd.read_csv(live_dir / "orders.csv")
+    assert orders["order_id"].is_unique
+    fills = pd.read_csv(live_dir / "fills.csv")
+    signed = fills["qty"].where(fills["side"].str.lower() == "buy", -fills["qty"])
+    from finchan.trade.journal import read_status
+
+    status = read_status(live_dir)
+    held = {s: q for s, q in signed.groupby(fills["symbol"]).sum().items() if q}
+    assert status["positions"] == held
+    # the journal holds each message exactly once, in the stream's order
+    client = redis.Redis.from_url(url, decode_responses=True)
+    published = [mid for mid, _ in client.xrange(stream)]
+    client.close()
+    db = sqlite3.connect(state)
+    journal = [mid for (mid,) in db.execute("SELECT id FROM journal ORDER BY seq")]
+    db.close()
+    assert len(published) == 1500
+    assert journal == published
+    # and the journal replayed as a backtest gives the live fills, byte for byte
+    result = subprocess.run(
+        [sys.executable, "-m", "finchan", "replay", str(live_dir), "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (replay_dir,) = (live_dir / "replay" / "runs").iterdir()
+    assert (replay_dir / "fills.csv").read_bytes() == expected

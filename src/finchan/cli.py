@@ -8,7 +8,9 @@ Errors a user caused print one line, ``finchan: error: ...``; ``-vvv`` adds
 the traceback.
 
 Subcommands: ``finchan publish FILE... --redis URL --stream KEY`` writes bar
-files into a Redis stream (the feed of ``finchan.exts.redis_stream``).
+files into a Redis stream (the feed of ``finchan.exts.redis_stream``);
+``finchan replay LIVE_DIR`` runs a live run's journal as a backtest;
+``finchan status LIVE_DIR`` prints a live run's stored status.
 """
 
 from __future__ import annotations
@@ -239,3 +241,61 @@ def publish_command(
                 f"in {seconds:.2f}s",
                 err=True,
             )
+
+
+def _run_subcommand(verbose: int, work: Any) -> Any:
+    """Run ``work()``; errors as one line (exit 2 or 1), Ctrl-C 130."""
+    from finchan.errors import FinchanError
+
+    try:
+        return work()
+    except FinchanError as exc:
+        _fail(str(exc), exc.exit_code, verbose, exc)
+    except KeyboardInterrupt as exc:
+        _fail("interrupted", 130, verbose, exc)
+    except Exception as exc:
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (run with -vvv for the traceback)",
+            1,
+            verbose,
+            exc,
+        )
+
+
+@main.command("replay")
+@click.argument("live_dir", metavar="LIVE_DIR")
+@click.option("-q", "--quiet", is_flag=True, help="No statistics table.")
+@click.option("-v", "--verbose", count=True, help="-v info, -vv debug, -vvv tracebacks.")
+def replay_command(live_dir: str, quiet: bool, verbose: int) -> None:
+    """Run a live run's journal as a deterministic backtest (LIVE_DIR/replay/runs/...).
+
+    Its fills.csv is the live run's, byte for byte: why did my live strategy do that?
+    """
+
+    def work() -> Any:
+        from pathlib import Path
+
+        from finchan.log import setup_logging
+        from finchan.trade.journal import replay_live_run
+
+        setup_logging(verbose, Path(live_dir) / "replay", None, quiet=quiet)
+        return replay_live_run(live_dir, quiet=quiet)
+
+    run_dir = _run_subcommand(verbose, work)
+    if not quiet:
+        click.echo(f"finchan: replay done: {run_dir}", err=True)
+
+
+@main.command("status")
+@click.argument("live_dir", metavar="LIVE_DIR")
+@click.option("-v", "--verbose", count=True, help="-vvv: tracebacks of errors.")
+def status_command(live_dir: str, verbose: int) -> None:
+    """Print a live run's status from its stored state (while it runs or after)."""
+
+    def work() -> list[str]:
+        from finchan.trade.journal import format_status, read_status
+
+        return format_status(read_status(live_dir))
+
+    for line in _run_subcommand(verbose, work):
+        click.echo(line)

@@ -18,6 +18,9 @@ stream messages into ``"bar"`` events. Options::
       idle_timeout: null                 # seconds without a message: the source ends
       reconnect_min: 0.1                 # backoff after a lost connection, doubling ...
       reconnect_max: 5.0                 # ... up to this
+      state: auto                        # auto: state.db in the live run directory;
+                                         # a path; or null: no durable state
+      status_interval: 10                # seconds between status log lines (0: none)
 
 Messages carry the fields ``symbol``, ``ts`` (POSIX seconds) or ``datetime``
 (ISO 8601), ``open``, ``high``, ``low``, ``close`` and ``volume`` (optional,
@@ -31,6 +34,15 @@ dispatcher reaches the marker every bar of the batch has been handled and the
 batch is acknowledged (``XACK``). The next batch is read only then, so at most
 one batch is in flight and a crash leaves its messages pending, to be read
 again at the next start.
+
+Durable state (:mod:`finchan.trade.journal`): when a batch's marker is
+reached, the bars dispatched since the last one, the last applied id per
+stream and a status snapshot are committed in one SQLite transaction, and
+only then is the batch acknowledged. On restart the journal is handed to the
+bar handlers again (rebuilding the broker and the strategy exactly), pending
+entries at or below the last applied id are acknowledged and skipped, and
+the rest are processed. At ``SYSTEM_EXITING`` (SIGINT, SIGTERM, end) what
+was dispatched is committed too.
 
 A lost connection is logged, retried with a doubling backoff and logged again
 with the length of the gap when it is back; a server restarted empty gets its
@@ -52,7 +64,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from finchan.errors import ConfigError, DataError
-from finchan.event import Event
+from finchan.event import Event, SysEvents
 from finchan.interface.event_source import AbsEventSource
 
 if TYPE_CHECKING:
@@ -101,6 +113,8 @@ class StreamOptions(BaseModel):
     idle_timeout: float | None = Field(None, gt=0)
     reconnect_min: float = Field(0.1, gt=0)
     reconnect_max: float = Field(5.0, gt=0)
+    state: str | None = "auto"
+    status_interval: float = Field(10.0, ge=0)
 
     @field_validator("streams")
     @classmethod
@@ -148,6 +162,17 @@ class _Malformed(Exception):
     pass
 
 
+def _stream_bar_class() -> type:
+    from finchan.trade.bar import Bar
+
+    class StreamBar(Bar):
+        """A bar that knows the stream message it came from (for the journal)."""
+
+        __slots__ = ("stream_id", "stream_key")
+
+    return StreamBar
+
+
 class RedisStreamSource(AbsEventSource):
     """Bars from one or several Redis streams through a consumer group.
 
@@ -192,14 +217,122 @@ class RedisStreamSource(AbsEventSource):
         self.reconnects = 0
         #: the newest id read per stream key (bytes)
         self.last_ids: dict[bytes, bytes] = {}
+        self._bar_class = _stream_bar_class()
+        #: the durable state (None: none)
+        self.store: Any = None
+        # last applied id per stream key, as sortable tuples (from the store)
+        self._applied_upto: dict[bytes, tuple[int, int]] = {}
+        # bars dispatched since the last commit, in dispatch order
+        self._applied: list[Any] = []
+        self._recovering = False
+        self._started = asyncio.Event()
+        self._status_due = 0.0
+        self._status_bars = 0
+        self._status_time = time.monotonic()
 
     @property
     def name(self) -> str:
         keys = ", ".join(k.decode() for k in self._keys)
         return f"RedisStream({redact_url(self.options.url)} {keys})"
 
+    def start(self) -> None:
+        """Open the durable state (see ``state``)."""
+        from finchan.trade.journal import STATE_FILE, LiveStore, stream_id_key
+
+        path = self.options.state
+        if path == "auto":
+            runner = self.env.get_ext_obj("finchan.exts.strategy", None)
+            run_dir = getattr(runner, "run_dir", None)
+            path = None if run_dir is None else str(run_dir / STATE_FILE)
+        if path is None:
+            logger.info("%s: no durable state (state: null or no live run directory)", ext_name)
+            return
+        self.store = LiveStore(path)
+        config_dir = getattr(self.env, "config_dir", None)
+        self.store.set_run_info({"config_dir": str(config_dir) if config_dir else None})
+        self._applied_upto = {
+            key.encode(): stream_id_key(last) for key, last in self.store.last_ids.items()
+        }
+        if self.store.bars:
+            logger.info(
+                "%s: state %s: %d bars in the journal, last applied %s",
+                ext_name,
+                path,
+                self.store.bars,
+                self.store.last_ids,
+            )
+
     def stop(self) -> None:
         self._stopped = True
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # -- the journal ----------------------------------------------------------------------
+    def on_bar(self, bar: Any) -> None:
+        """Journal handler: note each dispatched bar (committed with its batch)."""
+        if not self._recovering:
+            self._applied.append(bar)
+
+    def on_started(self, event: Any) -> None:
+        self._started.set()
+
+    def on_exiting(self, event: Any) -> None:
+        """Commit what was dispatched since the last batch (a stop within a batch)."""
+        self.commit()
+
+    def commit(self) -> None:
+        """Commit the bars dispatched since the last commit, with the input positions."""
+        from finchan.trade.journal import status_snapshot, stream_id_key
+
+        applied, self._applied = self._applied, []
+        store = self.store
+        if store is None or not applied:
+            return
+        rows = []
+        last: dict[str, str] = {}
+        for bar in applied:
+            key = getattr(bar, "stream_key", None)
+            mid = getattr(bar, "stream_id", None)
+            rows.append((bar, key, mid))
+            if key is not None:
+                known = last.get(key)
+                if known is None or stream_id_key(mid) > stream_id_key(known):
+                    last[key] = mid
+        account = self.env.get_ext_obj("finchan.exts.sim_broker", None)
+        store.commit(rows, last, status_snapshot(account, applied[-1].timestamp))
+        for key, mid in last.items():
+            self._applied_upto[key.encode()] = stream_id_key(mid)
+
+    async def _recover(self) -> None:
+        """Hand the journal to the bar handlers again: the broker and strategy as they were."""
+        from finchan.trade.bar import BAR_EVENT
+
+        store = self.store
+        if store is None or not store.bars:
+            return
+        started = time.perf_counter()
+        dispatcher = self.env.dispatcher
+        handlers = dispatcher.subscribers(BAR_EVENT)
+        self._recovering = True
+        try:
+            for bar in store.journal(self.env):
+                for handler in handlers:
+                    try:
+                        result = handler(bar)
+                        if result is not None and hasattr(result, "__await__"):
+                            await result
+                    except Exception as exc:
+                        # the live run logged and went on (on_callback_error: log)
+                        logger.error("recovering %r: %s raised %r", bar, handler, exc)
+        finally:
+            self._recovering = False
+        logger.warning(
+            "%s: recovered %d bars from the journal in %.2fs",
+            ext_name,
+            store.bars,
+            time.perf_counter() - started,
+        )
 
     # -- the source task ----------------------------------------------------------------
     async def gen_events(self, event_queue: EventQueue, limit_dt: datetime | None = None) -> None:
@@ -209,6 +342,8 @@ class RedisStreamSource(AbsEventSource):
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
         options = self.options
+        await self._started.wait()
+        await self._recover()
         backoff = options.reconnect_min
         lost_at: float | None = None
         attempts = 0
@@ -319,7 +454,9 @@ class RedisStreamSource(AbsEventSource):
                     await self._handle(queue, key, entries, replayed=False)
             if got:
                 idle_since = time.monotonic()
-            elif (
+                continue
+            await self._status()
+            if (
                 options.idle_timeout is not None
                 and time.monotonic() - idle_since >= options.idle_timeout
             ):
@@ -348,8 +485,15 @@ class RedisStreamSource(AbsEventSource):
         bars = []
         acks: list[bytes] = []
         env = self.env
+        upto = self._applied_upto.get(key)
+        from finchan.trade.journal import stream_id_key
+
         for msg_id, fields in entries:
             self.received += 1
+            if upto is not None and stream_id_key(msg_id) <= upto:
+                # applied and committed before a crash, never acknowledged
+                acks.append(msg_id)
+                continue
             if not fields:
                 # the entry was deleted (XDEL, MAXLEN) while it was pending
                 acks.append(msg_id)
@@ -368,6 +512,8 @@ class RedisStreamSource(AbsEventSource):
                     raise DataError(f"{ext_name}: malformed message {where}: {exc}") from None
                 await self._dead_letter(key, msg_id, fields, str(exc))
                 continue
+            bar.stream_key = key.decode()
+            bar.stream_id = msg_id.decode()
             bars.append(bar)
             acks.append(msg_id)
         self.last_ids[key] = entries[-1][0]
@@ -382,9 +528,11 @@ class RedisStreamSource(AbsEventSource):
         await done.wait()
 
     async def on_batch(self, event: Any) -> None:
-        """Handler of the batch marker: every bar before it was handled; acknowledge."""
+        """Handler of the batch marker: every bar before it was handled; commit, acknowledge."""
         try:
+            self.commit()
             await self._ack(event.acks)
+            await self._status()
         finally:
             if self._batch_done is not None:
                 self._batch_done.set()
@@ -425,10 +573,42 @@ class RedisStreamSource(AbsEventSource):
             await pipe.execute()
         self.dead_lettered += 1
 
+    async def _status(self) -> None:
+        """Log the status line when it is due: rate, lag, open orders, positions, equity."""
+        interval = self.options.status_interval
+        now = time.monotonic()
+        if not interval or now < self._status_due:
+            return
+        self._status_due = now + interval
+        lag = 0
+        try:
+            for key in self._keys:
+                for group in await self._client.xinfo_groups(key):
+                    if group["name"].decode() == self.options.group:
+                        lag += group.get("lag") or 0
+        except Exception:  # a status line is not worth failing for
+            lag = -1
+        bars = self.store.bars if self.store is not None else self.received
+        rate = (bars - self._status_bars) / max(now - self._status_time, 1e-9)
+        self._status_bars, self._status_time = bars, now
+        account = self.env.get_ext_obj("finchan.exts.sim_broker", None)
+        if account is None:
+            logger.info("status: %d bars, %.0f bars/s, lag %s", bars, rate, lag)
+            return
+        broker = account.broker
+        positions = {s: p.qty for s, p in broker.portfolio.positions.items() if p.qty}
+        logger.info(
+            "status: %d bars, %.0f bars/s, lag %s, open orders %d, positions %s, equity %.2f",
+            bars,
+            rate,
+            lag if lag >= 0 else "?",
+            len(broker.open_orders()),
+            positions or "none",
+            broker.portfolio.equity,
+        )
+
     # -- message -> bar -----------------------------------------------------------------
     def _to_bar(self, env: Any, key: bytes, fields: dict[bytes, bytes]) -> Any:
-        from finchan.trade.bar import Bar
-
         f = self._field
         raw_symbol = fields.get(f["symbol"])
         if raw_symbol is not None:
@@ -454,7 +634,7 @@ class RedisStreamSource(AbsEventSource):
             values.append(_number(raw, f[name]))
         raw_volume = fields.get(f["volume"])
         volume = 0.0 if raw_volume is None else _number(raw_volume, f["volume"])
-        return Bar(env, symbol, ts, values[0], values[1], values[2], values[3], volume)
+        return self._bar_class(env, symbol, ts, values[0], values[1], values[2], values[3], volume)
 
     def _parse_datetime(self, raw: bytes) -> float:
         try:
@@ -493,7 +673,11 @@ def load_finchan_ext(env: Env) -> None:
         raise ConfigError(f"{ext_name} needs redis-py: pip install 'finchan[redis]'") from None
     source = RedisStreamSource(env, options)
     env.dispatcher.register_event_source(source)
-    env.dispatcher.subscribe(BATCH_EVENT, source.on_batch)
+    dispatcher = env.dispatcher
+    dispatcher.subscribe(BATCH_EVENT, source.on_batch)
+    dispatcher.subscribe("bar", source.on_bar)
+    dispatcher.subscribe(SysEvents.SYSTEM_STARTED, source.on_started)
+    dispatcher.subscribe(SysEvents.SYSTEM_EXITING, source.on_exiting)
     env.set_ext_obj(ext_name, source)
 
 
@@ -501,5 +685,9 @@ def unload_finchan_ext(env: Env) -> None:
     """Deregister the source."""
     source = env.get_ext_obj(ext_name, None)
     if source is not None:
-        env.dispatcher.unsubscribe(BATCH_EVENT, source.on_batch)
+        dispatcher = env.dispatcher
+        dispatcher.unsubscribe(BATCH_EVENT, source.on_batch)
+        dispatcher.unsubscribe("bar", source.on_bar)
+        dispatcher.unsubscribe(SysEvents.SYSTEM_STARTED, source.on_started)
+        dispatcher.unsubscribe(SysEvents.SYSTEM_EXITING, source.on_exiting)
         env.dispatcher.deregister_event_source(source)
