@@ -31,9 +31,10 @@ Order of work: on start the reader first takes its own pending entries
 (``XREADGROUP ... 0``: delivered before, never acknowledged), then new ones
 (``>``). Each batch is put as bar events followed by a batch marker; when the
 dispatcher reaches the marker every bar of the batch has been handled and the
-batch is acknowledged (``XACK``). The next batch is read only then, so at most
-one batch is in flight and a crash leaves its messages pending, to be read
-again at the next start.
+batch is committed and acknowledged (``XACK``). The next batch is read while
+the dispatcher handles the current one, never more than two ahead, so a
+crash leaves at most those messages pending, to be read again at the next
+start.
 
 Durable state (:mod:`finchan.trade.journal`): when a batch's marker is
 reached, the bars dispatched since the last one, the last applied id per
@@ -56,6 +57,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -92,6 +94,9 @@ BATCH_EVENT = "finchan.redis_stream.batch"
 
 #: the bar fields a message maps to, and their default message field names
 BAR_FIELDS = ("symbol", "ts", "datetime", "open", "high", "low", "close", "volume")
+
+# batches read ahead of the dispatcher: 2 overlaps one read with one dispatch
+_IN_FLIGHT = 2
 
 
 class StreamOptions(BaseModel):
@@ -147,15 +152,18 @@ def redact_url(url: str) -> str:
 class _BatchDone(Event):
     """The marker after a batch's bars: its handler acknowledges the batch."""
 
-    __slots__ = ("acks",)
+    __slots__ = ("acks", "done")
 
-    def __init__(self, env: Any, timestamp: float, acks: dict[bytes, list[bytes]]) -> None:
+    def __init__(
+        self, env: Any, timestamp: float, acks: dict[bytes, list[bytes]], done: asyncio.Event
+    ) -> None:
         self.env = env
         self.name = BATCH_EVENT
         self.timestamp = timestamp
         self.expire = 0
         self.id = next(env.event_ids) if env is not None else 0
         self.acks = acks
+        self.done = done
 
 
 class _Malformed(Exception):
@@ -208,7 +216,9 @@ class RedisStreamSource(AbsEventSource):
         self._field = {name: value.encode() for name, value in names.items()}
         self._client: Any = None
         self._stopped = False
-        self._batch_done: asyncio.Event | None = None
+        # batches put but not yet acknowledged (oldest first): reading the next
+        # batch overlaps the dispatch of the current one, at most _IN_FLIGHT
+        self._in_flight: deque[asyncio.Event] = deque()
         # ids whose XACK failed with the connection: acknowledged after reconnecting
         self._unacked: dict[bytes, list[bytes]] = {}
         #: counters for status lines and tests
@@ -382,6 +392,9 @@ class RedisStreamSource(AbsEventSource):
     async def _connect(self) -> None:
         import redis.asyncio as aioredis
 
+        # batches put before the loss must be handled (and their acks queued)
+        # before pending entries are read again, or they would come twice
+        await self._drain()
         await self._close()
         client = aioredis.Redis.from_url(
             self.options.url, socket_connect_timeout=2, health_check_interval=0
@@ -460,6 +473,7 @@ class RedisStreamSource(AbsEventSource):
                 options.idle_timeout is not None
                 and time.monotonic() - idle_since >= options.idle_timeout
             ):
+                await self._drain()
                 logger.info(
                     "%s: no message for %ss (idle_timeout): the source ends",
                     ext_name,
@@ -521,11 +535,18 @@ class RedisStreamSource(AbsEventSource):
             if acks:
                 await self._ack({key: acks})
             return
-        done = self._batch_done = asyncio.Event()
+        done = asyncio.Event()
+        self._in_flight.append(done)
         for bar in bars:
             queue.put(bar)
-        queue.put(_BatchDone(env, max(b.timestamp for b in bars), {key: acks}))
-        await done.wait()
+        queue.put(_BatchDone(env, max(b.timestamp for b in bars), {key: acks}, done))
+        if len(self._in_flight) >= _IN_FLIGHT:
+            await self._in_flight[0].wait()
+
+    async def _drain(self) -> None:
+        """Wait until every batch put has been handled and acknowledged."""
+        while self._in_flight:
+            await self._in_flight[-1].wait()
 
     async def on_batch(self, event: Any) -> None:
         """Handler of the batch marker: every bar before it was handled; commit, acknowledge."""
@@ -534,8 +555,10 @@ class RedisStreamSource(AbsEventSource):
             await self._ack(event.acks)
             await self._status()
         finally:
-            if self._batch_done is not None:
-                self._batch_done.set()
+            in_flight = self._in_flight
+            if in_flight and in_flight[0] is event.done:
+                in_flight.popleft()
+            event.done.set()
 
     async def _ack(self, acks: dict[bytes, list[bytes]]) -> None:
         from redis.exceptions import ConnectionError as RedisConnectionError
