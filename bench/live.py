@@ -133,7 +133,8 @@ def _latency_finchan(url: str, rate: float, seconds: float, work: Path) -> dict[
         publisher.join()
         _delete(url, stream)
     return {"case": f"latency {rate:,.0f} msg/s", "reader": "finchan (durable state)",
-            "messages": len(delays), "expected": int(rate * seconds), **_percentiles(delays)}  # fmt: skip
+            "messages": len(delays), "expected": int(rate * seconds),
+            **_percentiles(delays)}  # fmt: skip
 
 
 def _latency_baseline(url: str, rate: float, seconds: float) -> dict[str, Any]:
