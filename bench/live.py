@@ -48,11 +48,12 @@ def _message(ts: float, i: int) -> dict[str, str]:
             "low": repr(price - 0.05), "close": repr(price + 0.01), "volume": "100.0"}  # fmt: skip
 
 
-def _publish(url: str, stream: str, rate: float, seconds: float) -> None:
-    """XADD at ``rate`` msg/s for ``seconds`` (runs in its own process); ts = time of XADD."""
+def _publish(url: str, stream: str, rate: float, seconds: float, go: Any) -> None:
+    """XADD at ``rate`` msg/s for ``seconds`` (own process) once ``go`` is set; ts = XADD time."""
     import redis
 
     client = redis.Redis.from_url(url)
+    go.wait(60)
     start = time.monotonic()
     total = int(rate * seconds)
     sent = 0
@@ -125,7 +126,10 @@ def _latency_finchan(url: str, rate: float, seconds: float, work: Path) -> dict[
     now = time.time
     env.load_exts()
     env.dispatcher.subscribe("bar", lambda bar: delays.append(now() - bar.timestamp))
-    publisher = multiprocessing.Process(target=_publish, args=(url, stream, rate, seconds))
+    go = multiprocessing.Event()
+    # the run is started (and its reader connecting) before the first message
+    env.dispatcher.subscribe("system_event.system_started", lambda event: go.set())
+    publisher = multiprocessing.Process(target=_publish, args=(url, stream, rate, seconds, go))
     publisher.start()
     try:
         env.run()
@@ -146,6 +150,8 @@ def _latency_baseline(url: str, rate: float, seconds: float) -> dict[str, Any]:
 
     async def read() -> None:
         client = aioredis.Redis.from_url(url)
+        await client.ping()
+        go.set()
         last = "0-0"
         while len(delays) < total:
             reply = await client.xread({stream: last}, count=1000, block=2000)
@@ -157,7 +163,8 @@ def _latency_baseline(url: str, rate: float, seconds: float) -> dict[str, Any]:
                     last = msg_id
         await client.aclose()
 
-    publisher = multiprocessing.Process(target=_publish, args=(url, stream, rate, seconds))
+    go = multiprocessing.Event()
+    publisher = multiprocessing.Process(target=_publish, args=(url, stream, rate, seconds, go))
     publisher.start()
     try:
         asyncio.run(read())

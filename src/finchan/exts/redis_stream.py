@@ -65,7 +65,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from finchan.errors import ConfigError, DataError
+from finchan.errors import ConfigError, DataError, RunError
 from finchan.event import Event, SysEvents
 from finchan.interface.event_source import AbsEventSource
 
@@ -95,8 +95,9 @@ BATCH_EVENT = "finchan.redis_stream.batch"
 #: the bar fields a message maps to, and their default message field names
 BAR_FIELDS = ("symbol", "ts", "datetime", "open", "high", "low", "close", "volume")
 
-# batches read ahead of the dispatcher: 2 overlaps one read with one dispatch
-_IN_FLIGHT = 2
+# batches read but not yet committed and acknowledged: reading and committing
+# overlap the dispatch; when commits fall behind, the next batches grow instead
+_IN_FLIGHT = 4
 
 
 class StreamOptions(BaseModel):
@@ -228,6 +229,7 @@ class RedisStreamSource(AbsEventSource):
         #: the newest id read per stream key (bytes)
         self.last_ids: dict[bytes, bytes] = {}
         self._bar_class = _stream_bar_class()
+        self._to_bar = self._make_parser()
         #: the durable state (None: none)
         self.store: Any = None
         # last applied id per stream key, as sortable tuples (from the store)
@@ -235,6 +237,11 @@ class RedisStreamSource(AbsEventSource):
         # bars dispatched since the last commit, in dispatch order
         self._applied: list[Any] = []
         self._recovering = False
+        # batches whose marker was reached, waiting for the committer (FIFO)
+        self._commits: list[tuple[Any, Any]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self._commit_error: Exception | None = None
+        self._executor: Any = None
         self._started = asyncio.Event()
         self._status_due = 0.0
         self._status_bars = 0
@@ -257,7 +264,10 @@ class RedisStreamSource(AbsEventSource):
         if path is None:
             logger.info("%s: no durable state (state: null or no live run directory)", ext_name)
             return
+        from concurrent.futures import ThreadPoolExecutor
+
         self.store = LiveStore(path)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="finchan-commit")
         config_dir = getattr(self.env, "config_dir", None)
         self.store.set_run_info({"config_dir": str(config_dir) if config_dir else None})
         self._applied_upto = {
@@ -274,6 +284,9 @@ class RedisStreamSource(AbsEventSource):
 
     def stop(self) -> None:
         self._stopped = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -287,18 +300,22 @@ class RedisStreamSource(AbsEventSource):
     def on_started(self, event: Any) -> None:
         self._started.set()
 
-    def on_exiting(self, event: Any) -> None:
-        """Commit what was dispatched since the last batch (a stop within a batch)."""
-        self.commit()
+    async def on_exiting(self, event: Any) -> None:
+        """Finish the queued commits, then commit what was dispatched since (a stop mid-batch)."""
+        committer = self._committer
+        if committer is not None:
+            await asyncio.wait([committer])
+        work = self._take_applied()
+        if work is not None and self.store is not None and self._commit_error is None:
+            self.store.commit_many([work])
 
-    def commit(self) -> None:
-        """Commit the bars dispatched since the last commit, with the input positions."""
-        from finchan.trade.journal import status_snapshot, stream_id_key
+    def _take_applied(self) -> Any:
+        """The bars dispatched since the last call as journal rows, input positions, status."""
+        from finchan.trade.journal import status_snapshot
 
         applied, self._applied = self._applied, []
-        store = self.store
-        if store is None or not applied:
-            return
+        if self.store is None or not applied:
+            return None
         rows = []
         last: dict[str, str] = {}
         for bar in applied:
@@ -306,13 +323,49 @@ class RedisStreamSource(AbsEventSource):
             mid = getattr(bar, "stream_id", None)
             rows.append((bar, key, mid))
             if key is not None:
-                known = last.get(key)
-                if known is None or stream_id_key(mid) > stream_id_key(known):
-                    last[key] = mid
+                # a stream's bars are dispatched in its order (they come in time
+                # order), so the last one dispatched has the highest id
+                last[key] = mid
         account = self.env.get_ext_obj("finchan.exts.sim_broker", None)
-        store.commit(rows, last, status_snapshot(account, applied[-1].timestamp))
-        for key, mid in last.items():
-            self._applied_upto[key.encode()] = stream_id_key(mid)
+        return rows, last, status_snapshot(account, applied[-1].timestamp)
+
+    async def _commit_loop(self) -> None:
+        """Commit the queued batches (all that are waiting, in one transaction), then XACK.
+
+        Runs beside the dispatcher: the SQLite commit and its fsync happen in a
+        worker thread while the next bars are dispatched. A batch is
+        acknowledged, and its place in the read-ahead freed, only once committed.
+        """
+        from finchan.trade.journal import stream_id_key
+
+        loop = asyncio.get_running_loop()
+        while self._commits:
+            items, self._commits = self._commits, []
+            try:
+                work = [w for w, _ in items if w is not None]
+                if work and self.store is not None and self._commit_error is None:
+                    await loop.run_in_executor(self._executor, self.store.commit_many, work)
+                    for _, last, _ in work:
+                        for key, mid in last.items():
+                            self._applied_upto[key.encode()] = stream_id_key(mid)
+                if self._commit_error is None:
+                    acks: dict[bytes, list[bytes]] = {}
+                    for _, event in items:
+                        for key, ids in event.acks.items():
+                            acks.setdefault(key, []).extend(ids)
+                    await self._ack(acks)
+                    await self._status()
+            except Exception as exc:
+                # nothing is acknowledged from here on; the source task raises it
+                logger.error("%s: committing the state failed: %s", ext_name, exc)
+                if self._commit_error is None:
+                    self._commit_error = exc
+            finally:
+                in_flight = self._in_flight
+                for _, event in items:
+                    if in_flight and in_flight[0] is event.done:
+                        in_flight.popleft()
+                    event.done.set()
 
     async def _recover(self) -> None:
         """Hand the journal to the bar handlers again: the broker and strategy as they were."""
@@ -499,9 +552,12 @@ class RedisStreamSource(AbsEventSource):
         bars = []
         acks: list[bytes] = []
         env = self.env
-        upto = self._applied_upto.get(key)
         from finchan.trade.journal import stream_id_key
 
+        upto = self._applied_upto.get(key)
+        if upto is not None and stream_id_key(entries[0][0]) > upto:
+            upto = None  # ids grow: nothing in this batch was applied before
+        to_bar = self._to_bar
         for msg_id, fields in entries:
             self.received += 1
             if upto is not None and stream_id_key(msg_id) <= upto:
@@ -519,7 +575,7 @@ class RedisStreamSource(AbsEventSource):
                 )  # fmt: skip
                 continue
             try:
-                bar = self._to_bar(env, key, fields)
+                bar = to_bar(env, key, fields)
             except _Malformed as exc:
                 where = f"{key.decode()} {msg_id.decode()}"
                 if options.on_malformed == "stop":
@@ -542,23 +598,26 @@ class RedisStreamSource(AbsEventSource):
         queue.put(_BatchDone(env, max(b.timestamp for b in bars), {key: acks}, done))
         if len(self._in_flight) >= _IN_FLIGHT:
             await self._in_flight[0].wait()
+        self._raise_commit_error()
 
     async def _drain(self) -> None:
         """Wait until every batch put has been handled and acknowledged."""
         while self._in_flight:
             await self._in_flight[-1].wait()
+        self._raise_commit_error()
 
-    async def on_batch(self, event: Any) -> None:
-        """Handler of the batch marker: every bar before it was handled; commit, acknowledge."""
-        try:
-            self.commit()
-            await self._ack(event.acks)
-            await self._status()
-        finally:
-            in_flight = self._in_flight
-            if in_flight and in_flight[0] is event.done:
-                in_flight.popleft()
-            event.done.set()
+    def on_batch(self, event: Any) -> None:
+        """Handler of the batch marker: every bar before it was handled; queue its commit."""
+        self._commits.append((self._take_applied(), event))
+        committer = self._committer
+        if committer is None or committer.done():
+            loop = asyncio.get_running_loop()
+            self._committer = loop.create_task(self._commit_loop(), name="finchan commit")
+
+    def _raise_commit_error(self) -> None:
+        error = self._commit_error
+        if error is not None:
+            raise RunError(f"{ext_name}: committing the state failed: {error}") from error
 
     async def _ack(self, acks: dict[bytes, list[bytes]]) -> None:
         from redis.exceptions import ConnectionError as RedisConnectionError
@@ -631,7 +690,39 @@ class RedisStreamSource(AbsEventSource):
         )
 
     # -- message -> bar -----------------------------------------------------------------
-    def _to_bar(self, env: Any, key: bytes, fields: dict[bytes, bytes]) -> Any:
+    def _make_parser(self) -> Any:
+        """The message -> bar function: a fast path for well-formed messages."""
+        f = self._field
+        f_sym, f_ts, f_o, f_h, f_l, f_c, f_v = (
+            f["symbol"], f["ts"], f["open"], f["high"], f["low"], f["close"], f["volume"]
+        )  # fmt: skip
+        make = self._bar_class
+        isfinite = math.isfinite
+        slow = self._to_bar_checked
+        symbols: dict[bytes, str] = {}
+
+        def to_bar(env: Any, key: bytes, fields: dict[bytes, bytes]) -> Any:
+            try:
+                raw_symbol = fields[f_sym]
+                symbol = symbols.get(raw_symbol)
+                if symbol is None:
+                    symbol = symbols[raw_symbol] = raw_symbol.decode()
+                ts = float(fields[f_ts])
+                o = float(fields[f_o])
+                h = float(fields[f_h])
+                lo = float(fields[f_l])
+                c = float(fields[f_c])
+                raw_v = fields.get(f_v)
+                v = 0.0 if raw_v is None else float(raw_v)
+            except (KeyError, ValueError, UnicodeDecodeError):
+                return slow(env, key, fields)  # says what is wrong, or maps the symbol
+            if not isfinite(ts + o + h + lo + c + v):
+                return slow(env, key, fields)
+            return make(env, symbol, ts, o, h, lo, c, v)
+
+        return to_bar
+
+    def _to_bar_checked(self, env: Any, key: bytes, fields: dict[bytes, bytes]) -> Any:
         f = self._field
         raw_symbol = fields.get(f["symbol"])
         if raw_symbol is not None:

@@ -92,7 +92,8 @@ class LiveStore:
             self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            # commits run in the live run's worker thread (one at a time)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
@@ -112,12 +113,30 @@ class LiveStore:
         status: Mapping[str, Any] | None = None,
     ) -> None:
         """Append ``(bar, stream, id)`` rows, move input positions, store ``status``: atomically."""
-        start = self.bars
-        rows = [
-            (start + n, stream, mid, b.symbol, b.timestamp, b.open, b.high, b.low, b.close,
-             float(b.volume))
-            for n, (b, stream, mid) in enumerate(applied, 1)
-        ]  # fmt: skip
+        self.commit_many([(applied, last_ids, status)])
+
+    def commit_many(
+        self,
+        batches: Iterable[
+            tuple[
+                Iterable[tuple[Any, str | None, str | None]],
+                Mapping[str, str],
+                Mapping[str, Any] | None,
+            ]
+        ],
+    ) -> None:
+        """:meth:`commit` of several batches in ONE transaction (group commit), in order."""
+        seq = self.bars
+        rows = []
+        last_ids: dict[str, str] = {}
+        status: Mapping[str, Any] | None = None
+        for applied, last, batch_status in batches:
+            for bar, stream, mid in applied:
+                seq += 1
+                rows.append((seq, stream, mid, bar.symbol, bar.timestamp, bar.open, bar.high,
+                             bar.low, bar.close, float(bar.volume)))  # fmt: skip
+            last_ids.update(last)
+            status = batch_status if batch_status is not None else status
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -130,13 +149,13 @@ class LiveStore:
             if status is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO status VALUES ('status', ?)",
-                    (json.dumps({**status, "bars": start + len(rows)}),),
+                    (json.dumps({**status, "bars": seq}),),
                 )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self.bars = start + len(rows)
+        self.bars = seq
         self.last_ids.update(last_ids)
 
     def journal(self, env: Any, batch: int = 10_000) -> Iterator[Bar]:
