@@ -152,9 +152,9 @@ def _latency_baseline(url: str, rate: float, seconds: float) -> dict[str, Any]:
         client = aioredis.Redis.from_url(url)
         await client.ping()
         go.set()
-        last = "0-0"
+        last: Any = "0-0"
         while len(delays) < total:
-            reply = await client.xread({stream: last}, count=1000, block=2000)
+            reply: Any = await client.xread({stream: last}, count=1000, block=2000)
             if not reply:
                 break
             for _, entries in reply:
@@ -208,7 +208,7 @@ def _throughput_baseline(url: str, n: int) -> dict[str, Any]:
         got = 0
         start = time.perf_counter()
         while got < n:
-            reply = await client.xreadgroup("g", "c", {stream: ">"}, count=1000, block=1000)
+            reply: Any = await client.xreadgroup("g", "c", {stream: ">"}, count=1000, block=1000)
             if not reply:
                 break
             for _, entries in reply:

@@ -283,6 +283,30 @@ def test_malformed_and_poison_messages_go_to_the_dead_letter_stream(
     client.close()
 
 
+def test_several_streams_one_per_symbol_without_a_symbol_field(tmp_path, stream_keys):
+    import redis
+
+    url = f"{REDIS}/{DB_INPROCESS}"
+    _require_redis(url)
+    acme, globex = _key(stream_keys, "ACME"), _key(stream_keys, "GLOBEX")
+    client = redis.Redis.from_url(url, decode_responses=True)
+    for i in range(3):
+        for key, price in ((acme, 10 + i), (globex, 50 + i)):
+            client.xadd(key, {"ts": str(60 * i), "open": str(price), "high": str(price),
+                              "low": str(price), "close": str(price), "volume": "5"})  # fmt: skip
+    env = _run_live_inprocess(
+        tmp_path, {"url": url, "streams": {acme: "ACME", globex: "GLOBEX"}, "idle_timeout": 0.3}
+    )
+    account = env.get_ext_obj("finchan.exts.sim_broker")
+    assert {s: list(p[1]) for s, p in account.prices.items()} == {
+        "ACME": [10.0, 11.0, 12.0],
+        "GLOBEX": [50.0, 51.0, 52.0],
+    }
+    for key in (acme, globex):
+        assert client.xpending(key, "finchan")["pending"] == 0
+    client.close()
+
+
 def test_malformed_message_stops_the_run_when_asked(tmp_path, stream_keys):
     import redis
 
@@ -582,3 +606,24 @@ def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, strea
     assert result.returncode == 0, result.stderr
     (replay_dir,) = (live_dir / "replay" / "runs").iterdir()
     assert (replay_dir / "fills.csv").read_bytes() == expected
+    # finchan status reads the same from the stored state
+    result = subprocess.run(
+        [sys.executable, "-m", "finchan", "status", str(live_dir)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "bars applied: 1,500"
+    assert f"last applied ids: {{'{stream}': '{published[-1]}'}}" in lines
+    held_text = ", ".join(f"{s} {q:g}" for s, q in held.items()) or "none"
+    assert f"positions: {held_text}" in lines
+    assert f"fills: {len(fills)}" in " ".join(lines)
+
+
+def test_status_of_a_directory_without_live_state_is_one_line(tmp_path, finchan_cli):
+    result = finchan_cli("status", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"finchan: error: {tmp_path / 'state.db'}: no live state here "
+        "(is it a live run directory?)\n"
+    )

@@ -317,7 +317,7 @@ class RedisStreamSource(AbsEventSource):
         if self.store is None or not applied:
             return None
         rows = []
-        last: dict[str, str] = {}
+        last: dict[str, Any] = {}
         for bar in applied:
             key = getattr(bar, "stream_key", None)
             mid = getattr(bar, "stream_id", None)
