@@ -210,7 +210,9 @@ def test_multi_symbol_limit_stop_orders_live_fill_as_the_backtest(tmp_path, stre
 # ------------------------------------------------------------ malformed and poison
 
 
-def _run_live_inprocess(tmp_path: Path, options: dict) -> object:
+def _run_live_inprocess(
+    tmp_path: Path, options: dict, save: bool = False, params: dict | None = None
+) -> object:
     from finchan.env import Env
 
     env = Env(
@@ -222,8 +224,9 @@ def _run_live_inprocess(tmp_path: Path, options: dict) -> object:
                 "finchan.exts.redis_stream": options,
                 "finchan.exts.strategy": {
                     "class": "finchan.trade.examples:SmaCross",
-                    "params": {"fast": 2, "slow": 3, "qty": 1},
-                    "save": False,
+                    "params": params or {"fast": 2, "slow": 3, "qty": 1},
+                    "save": save,
+                    "report": False,
                 },
             },
         }
@@ -305,6 +308,31 @@ def test_several_streams_one_per_symbol_without_a_symbol_field(tmp_path, stream_
     for key in (acme, globex):
         assert client.xpending(key, "finchan")["pending"] == 0
     client.close()
+
+
+def test_a_live_directory_refuses_another_strategys_journal(tmp_path, stream_keys):
+    import redis
+
+    from finchan.errors import ConfigError
+
+    url = f"{REDIS}/{DB_INPROCESS}"
+    _require_redis(url)
+    stream = _key(stream_keys, "other")
+    client = redis.Redis.from_url(url)
+    client.xadd(stream, {"symbol": "X", "ts": "60", "open": "1", "high": "1", "low": "1",
+                         "close": "1"})  # fmt: skip
+    client.close()
+    options = {"url": url, "streams": [stream], "idle_timeout": 0.2, "block": 0.1}
+    _run_live_inprocess(tmp_path, options, save=True)
+    state = tmp_path / "work" / "live" / "SmaCross" / "state.db"
+    from finchan.trade.journal import read_status
+
+    assert read_status(state.parent)["bars"] == 1
+    with pytest.raises(ConfigError, match=r"state.db holds the journal of .*'fast': 2.* not of .*'fast': 5"):
+        _run_live_inprocess(tmp_path, options, save=True, params={"fast": 5, "slow": 6, "qty": 1})
+    # the same strategy resumes: its bar is not handled twice
+    _run_live_inprocess(tmp_path, options, save=True)
+    assert read_status(state.parent)["bars"] == 1
 
 
 def test_malformed_message_stops_the_run_when_asked(tmp_path, stream_keys):

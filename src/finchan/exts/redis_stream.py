@@ -54,6 +54,7 @@ is not idleness.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -269,7 +270,19 @@ class RedisStreamSource(AbsEventSource):
         self.store = LiveStore(path)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="finchan-commit")
         config_dir = getattr(self.env, "config_dir", None)
-        self.store.set_run_info({"config_dir": str(config_dir) if config_dir else None})
+        info = {"config_dir": str(config_dir) if config_dir else None, **self._strategy_meta()}
+        info = json.loads(json.dumps(info, default=str))  # compared as stored
+        before = self.store.run_info()
+        if self.store.bars and before.get("strategy") != info.get("strategy"):
+            # the journal rebuilds the state only through the strategy that wrote it
+            self.store.close()
+            self.store = None
+            raise ConfigError(
+                f"{ext_name}: {path} holds the journal of {before.get('strategy')}, "
+                f"not of {info.get('strategy')}: give this run another name "
+                "(finchan.exts.strategy: name) or move that directory away"
+            )
+        self.store.set_run_info(info)
         self._applied_upto = {
             key.encode(): stream_id_key(last) for key, last in self.store.last_ids.items()
         }
@@ -281,6 +294,14 @@ class RedisStreamSource(AbsEventSource):
                 self.store.bars,
                 self.store.last_ids,
             )
+
+    def _strategy_meta(self) -> dict[str, Any]:
+        runner = self.env.get_ext_obj("finchan.exts.strategy", None)
+        if runner is None:
+            return {}
+        meta = runner.meta()
+        return {"strategy": {"class": meta["class"], "params": meta["params"],
+                             "cash": meta["cash"]}}  # fmt: skip
 
     def stop(self) -> None:
         self._stopped = True

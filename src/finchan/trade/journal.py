@@ -182,7 +182,8 @@ class LiveStore:
     def set_run_info(self, info: Mapping[str, Any]) -> None:
         """Store facts about the run (its config directory) for ``finchan replay``."""
         self._db.execute(
-            "INSERT OR REPLACE INTO status VALUES ('run', ?)", (json.dumps(dict(info)),)
+            "INSERT OR REPLACE INTO status VALUES ('run', ?)",
+            (json.dumps(dict(info), default=str),),
         )
 
     def run_info(self) -> dict[str, Any]:
