@@ -335,6 +335,50 @@ def test_a_live_directory_refuses_another_strategys_journal(tmp_path, stream_key
     assert read_status(state.parent)["bars"] == 1
 
 
+def test_live_result_files_are_refreshed_while_the_run_goes(tmp_path, stream_keys):
+    import redis
+
+    from finchan.env import Env
+
+    url = f"{REDIS}/{DB_INPROCESS}"
+    _require_redis(url)
+    stream = _key(stream_keys, "refresh")
+    client = redis.Redis.from_url(url)
+    for i in range(40):
+        client.xadd(stream, {"symbol": "X", "ts": str(60 * i), "open": "1", "high": "1",
+                             "low": "1", "close": str(10 + (i // 5) % 2)})  # fmt: skip
+    client.close()
+    env = Env(
+        {
+            "work_dir": str(tmp_path / "work"),
+            "run_mode": "live",
+            "enabled_live_exts": ["finchan.exts.redis_stream", "finchan.exts.strategy"],
+            "live_exts": {
+                "finchan.exts.redis_stream": {"url": url, "streams": [stream], "batch": 10,
+                                              "idle_timeout": 0.2, "block": 0.1,
+                                              "results_interval": 0.001},
+                "finchan.exts.strategy": {"class": "finchan.trade.examples:SmaCross",
+                                          "params": {"fast": 2, "slow": 3, "qty": 1},
+                                          "report": False},
+            },
+        }
+    )  # fmt: skip
+    env.quiet = True
+    live_dir = tmp_path / "work" / "live" / "SmaCross"
+    seen = {}
+    # SYSTEM_EXITING comes before the final write: what is there was refreshed
+    env.load_exts()
+    env.dispatcher.subscribe(
+        "system_event.system_will_exit",
+        lambda event: seen.update((p.name, p.read_bytes()) for p in live_dir.glob("*.csv")),
+    )
+    env.run()
+    assert sorted(seen) == ["equity.csv", "fills.csv", "orders.csv", "trades.csv"]
+    assert seen["fills.csv"].count(b"\n") > 2
+    assert seen["fills.csv"] == (live_dir / "fills.csv").read_bytes()
+    assert not (live_dir / ".refresh").exists()
+
+
 def test_malformed_message_stops_the_run_when_asked(tmp_path, stream_keys):
     import redis
 

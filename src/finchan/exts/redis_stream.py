@@ -21,6 +21,8 @@ stream messages into ``"bar"`` events. Options::
       state: auto                        # auto: state.db in the live run directory;
                                          # a path; or null: no durable state
       status_interval: 10                # seconds between status log lines (0: none)
+      results_interval: 60               # seconds between refreshes of the live directory's
+                                         # result files (0: only when the run ends)
 
 Messages carry the fields ``symbol``, ``ts`` (POSIX seconds) or ``datetime``
 (ISO 8601), ``open``, ``high``, ``low``, ``close`` and ``volume`` (optional,
@@ -122,6 +124,7 @@ class StreamOptions(BaseModel):
     reconnect_max: float = Field(5.0, gt=0)
     state: str | None = "auto"
     status_interval: float = Field(10.0, ge=0)
+    results_interval: float = Field(60.0, ge=0)
 
     @field_validator("streams")
     @classmethod
@@ -245,6 +248,7 @@ class RedisStreamSource(AbsEventSource):
         self._executor: Any = None
         self._started = asyncio.Event()
         self._status_due = 0.0
+        self._results_due = time.monotonic() + options.results_interval
         self._status_bars = 0
         self._status_time = time.monotonic()
 
@@ -376,6 +380,7 @@ class RedisStreamSource(AbsEventSource):
                             acks.setdefault(key, []).extend(ids)
                     await self._ack(acks)
                     await self._status()
+                    self._refresh_results()
             except Exception as exc:
                 # nothing is acknowledged from here on; the source task raises it
                 logger.error("%s: committing the state failed: %s", ext_name, exc)
@@ -675,6 +680,32 @@ class RedisStreamSource(AbsEventSource):
             pipe.xack(key, self.options.group, msg_id)
             await pipe.execute()
         self.dead_lettered += 1
+
+    def _refresh_results(self) -> None:
+        """Rewrite the live directory's result files when due (each file replaced whole)."""
+        interval = self.options.results_interval
+        now = time.monotonic()
+        if not interval or now < self._results_due:
+            return
+        self._results_due = now + interval
+        runner = self.env.get_ext_obj("finchan.exts.strategy", None)
+        run_dir = getattr(runner, "run_dir", None)
+        if run_dir is None:
+            return
+        import os
+        import shutil
+
+        from finchan.trade.result import BacktestResult
+
+        scratch = run_dir / ".refresh"
+        try:
+            BacktestResult(runner.account, meta=runner.meta()).save(scratch, report=False)
+            for path in scratch.iterdir():
+                os.replace(path, run_dir / path.name)
+        except Exception as exc:  # results are a view; the run goes on
+            logger.warning("%s: refreshing the results in %s failed: %s", ext_name, run_dir, exc)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     async def _status(self) -> None:
         """Log the status line when it is due: rate, lag, open orders, positions, equity."""
