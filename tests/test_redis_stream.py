@@ -354,7 +354,10 @@ def test_live_result_files_are_refreshed_while_the_run_goes(tmp_path, stream_key
             "run_mode": "live",
             "enabled_live_exts": ["finchan.exts.redis_stream", "finchan.exts.strategy"],
             "live_exts": {
-                "finchan.exts.redis_stream": {"url": url, "streams": [stream], "batch": 10,
+                # the shared server's default user takes any password: this one
+                # must not reach the live directory's config.yml
+                "finchan.exts.redis_stream": {"url": url.replace("//", "//:hunter2@"),
+                                              "streams": [stream], "batch": 10,
                                               "idle_timeout": 0.2, "block": 0.1,
                                               "results_interval": 0.001},
                 "finchan.exts.strategy": {"class": "finchan.trade.examples:SmaCross",
@@ -377,6 +380,9 @@ def test_live_result_files_are_refreshed_while_the_run_goes(tmp_path, stream_key
     assert seen["fills.csv"].count(b"\n") > 2
     assert seen["fills.csv"] == (live_dir / "fills.csv").read_bytes()
     assert not (live_dir / ".refresh").exists()
+    config = (live_dir / "config.yml").read_text(encoding="utf-8")
+    assert "hunter2" not in config
+    assert "url: redis://:***@127.0.0.1:6379/1" in config
 
 
 def test_malformed_message_stops_the_run_when_asked(tmp_path, stream_keys):

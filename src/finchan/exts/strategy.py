@@ -161,7 +161,7 @@ class StrategyRunner:
         yaml = YAML(typ="safe", pure=True)
         yaml.default_flow_style = False
         with path.open("w", encoding="utf-8") as stream:
-            yaml.dump(_plain(self.env.options), stream)
+            yaml.dump(_without_passwords(_plain(self.env.options)), stream)
 
     def _open_live_dir(self) -> None:
         # stable: a restarted live run finds its directory (and later its state) again
@@ -255,6 +255,19 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
+    return value
+
+
+def _without_passwords(value: Any) -> Any:
+    """The config with the password of every URL in it (Redis, kvstore) as ``***``."""
+    if isinstance(value, dict):
+        return {k: _without_passwords(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_passwords(v) for v in value]
+    if isinstance(value, str) and "://" in value and "@" in value:
+        from finchan.exts.redis_stream import redact_url
+
+        return redact_url(value)
     return value
 
 
