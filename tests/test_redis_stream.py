@@ -9,6 +9,7 @@ this test file; every stream key carries a uuid and is deleted), real
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -335,7 +336,7 @@ def test_a_live_directory_refuses_another_strategys_journal(tmp_path, stream_key
     assert read_status(state.parent)["bars"] == 1
 
 
-def test_live_result_files_are_refreshed_while_the_run_goes(tmp_path, stream_keys):
+def test_live_result_files_are_refreshed_while_the_run_goes(tmp_path, stream_keys, caplog):
     import redis
 
     from finchan.env import Env
@@ -343,6 +344,7 @@ def test_live_result_files_are_refreshed_while_the_run_goes(tmp_path, stream_key
     url = f"{REDIS}/{DB_INPROCESS}"
     _require_redis(url)
     stream = _key(stream_keys, "refresh")
+    caplog.set_level("INFO", logger="finchan")
     client = redis.Redis.from_url(url)
     for i in range(40):
         client.xadd(stream, {"symbol": "X", "ts": str(60 * i), "open": "1", "high": "1",
@@ -359,7 +361,8 @@ def test_live_result_files_are_refreshed_while_the_run_goes(tmp_path, stream_key
                 "finchan.exts.redis_stream": {"url": url.replace("//", "//:hunter2@"),
                                               "streams": [stream], "batch": 10,
                                               "idle_timeout": 0.2, "block": 0.1,
-                                              "results_interval": 0.001},
+                                              "results_interval": 0.001,
+                                              "status_interval": 0.001},
                 "finchan.exts.strategy": {"class": "finchan.trade.examples:SmaCross",
                                           "params": {"fast": 2, "slow": 3, "qty": 1},
                                           "report": False},
@@ -380,6 +383,13 @@ def test_live_result_files_are_refreshed_while_the_run_goes(tmp_path, stream_key
     assert seen["fills.csv"].count(b"\n") > 2
     assert seen["fills.csv"] == (live_dir / "fills.csv").read_bytes()
     assert not (live_dir / ".refresh").exists()
+    statuses = [r.getMessage() for r in caplog.records if r.getMessage().startswith("status:")]
+    assert statuses, "no status line in the log"
+    assert re.fullmatch(
+        r"status: \d+ bars, \d+ bars/s, lag \d+, open orders \d+, positions .+, equity [\d.]+",
+        statuses[-1],
+    ), statuses[-1]
+    assert statuses[-1].startswith("status: 40 bars")
     config = (live_dir / "config.yml").read_text(encoding="utf-8")
     assert "hunter2" not in config
     assert "url: redis://:***@127.0.0.1:6379/1" in config
@@ -705,3 +715,37 @@ def test_status_of_a_directory_without_live_state_is_one_line(tmp_path, finchan_
         f"finchan: error: {tmp_path / 'state.db'}: no live state here "
         "(is it a live run directory?)\n"
     )
+
+
+def test_publish_writes_each_bar_as_a_message_at_the_given_rate(tmp_path, stream_keys):
+    import redis
+
+    url = f"{REDIS}/{DB_SUBPROCESS}"
+    _require_redis(url)
+    stream = _key(stream_keys, "publish")
+    data = tmp_path / "ACME.csv"
+    data.write_text(
+        "Date,O,H,L,C,V\n"
+        + "".join(f"2020-01-02 09:{30 + i}:00,1.1,1.3,1.0,1.2{i},{100 + i}\n" for i in range(20)),
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "finchan", "publish", str(data), "--redis", url, "--stream", stream,
+         "--rate", "100", "--timezone", "America/New_York", "--column", "datetime=Date",
+         "--column", "open=O", "--column", "high=H", "--column", "low=L", "--column", "close=C",
+         "--column", "volume=V"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(f"finchan: published 20 bars to {stream} at {url} in ")
+    assert elapsed >= 19 / 100  # paced: the 20th message no earlier than 0.19 s after the 1st
+    client = redis.Redis.from_url(url, decode_responses=True)
+    messages = [fields for _, fields in client.xrange(stream)]
+    client.close()
+    assert len(messages) == 20
+    # 09:30 New York is 14:30 UTC
+    assert messages[0] == {"symbol": "ACME", "ts": "1577975400.0", "open": "1.1", "high": "1.3",
+                           "low": "1.0", "close": "1.2", "volume": "100.0"}  # fmt: skip
+    assert messages[19]["close"] == "1.219" and messages[19]["ts"] == repr(1577975400.0 + 19 * 60)
