@@ -23,7 +23,8 @@ on, and if it fails or is interrupted, the directory holds a file
 
 A live run writes the same files into a stable directory,
 ``work_dir/live/<name>/`` (``name`` option, default the strategy class name),
-when it ends; a live run stopped by SIGINT/SIGTERM has ended normally.
+when it ends (and as it goes: ``finchan.exts.redis_stream``'s
+``results_interval``); a live run stopped by SIGINT/SIGTERM has ended normally.
 """
 
 from __future__ import annotations
