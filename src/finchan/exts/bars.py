@@ -17,6 +17,7 @@ Options (all optional but one of ``files``, ``file`` or ``synthetic``)::
       start: 2020-01-02          # keep bars from ... (inclusive)
       end: 2020-12-31 23:59      # ... to (inclusive)
       chunk_size: 100000
+      speed: 1                   # live mode only: bars played at N x their pace (0: at once)
       format: csv                # for files whose suffix says neither csv nor parquet
       # files as downloaded (docs/data.md): Date/Timestamp/time and Vol columns
       # are found by themselves; these options cover the rest
@@ -32,6 +33,11 @@ Relative paths are read from the directory of the config file (or the
 current directory when the config has none). ``synthetic`` generates the
 deterministic 1-minute bars of the reference data (see
 :func:`finchan.trade.synthetic.make_bars`) so that examples need no file.
+
+In live mode the bars are played on the wall clock by a
+:class:`~finchan.trade.replay.BarReplay`, ``speed`` times faster than their
+own pace (default 1; 0 plays them as fast as the run takes them): a live
+rehearsal without a feed.
 """
 
 from __future__ import annotations
@@ -173,25 +179,40 @@ class BarsOptions(BaseModel):
     adjust: Literal["none", "ohlc"] | None = None
     sort: bool | None = None
     allow_nonpositive_prices: bool | None = None
+    # live mode only: bars played at N x their pace (0: at once)
+    speed: float | None = Field(None, ge=0, allow_inf_nan=False)
 
 
 def load_finchan_ext(env: Env) -> None:
-    """Build the feed from the options, register it and publish it."""
+    """Build the feed from the options, register it and publish it.
+
+    In live mode the registered source is a :class:`~finchan.trade.replay.BarReplay`
+    of the feed (the feed is still what is published).
+    """
     from finchan.config import ext_option_error, validate_ext_options
 
     options = env.get_ext_options(ext_name)
     validate_ext_options(env, ext_name, BarsOptions, options)
+    speed = options.pop("speed", None)
     try:
         feed = make_feed(env, options)
+        source: Any = feed
+        if env.run_mode != "backtrack":
+            from finchan.trade.replay import BarReplay
+
+            source = BarReplay(feed, 1.0 if speed is None else speed)
+        elif speed is not None:
+            raise ConfigError("speed: only for live mode (a backtest runs at full speed)")
     except ConfigError as exc:
         raise ext_option_error(env, ext_name, str(exc)) from None
-    env.dispatcher.register_event_source(feed)
+    env.dispatcher.register_event_source(source)
     env.set_ext_obj(ext_name, feed)
+    env.set_ext_obj(f"{ext_name}.source", source)
 
 
 def unload_finchan_ext(env: Env) -> None:
     """Deregister the feed (which closes its files)."""
-    feed = env.get_ext_obj(ext_name, None)
-    if feed is not None:
-        env.dispatcher.deregister_event_source(feed)
-        feed.stop()
+    source = env.get_ext_obj(f"{ext_name}.source", None)
+    if source is not None:
+        env.dispatcher.deregister_event_source(source)
+        source.stop()

@@ -5,7 +5,8 @@ Options::
     finchan.exts.strategy:
       class: my_strategies.sma:SmaCross   # "module:ClassName", importable (ext_paths help)
       params: {fast: 10, slow: 30}        # override the class's defaults
-      save: true                          # write work_dir/runs/<run-id>/
+      save: true                          # write work_dir/runs/<run-id>/ (live: live/<name>/)
+      name: null                          # live run name; default: the strategy class name
       report: true                        # ... including report.html
       progress: auto                      # a progress bar on a terminal: auto, true, false
       periods_per_year: 98280             # bars per year of the statistics (default: inferred)
@@ -22,6 +23,11 @@ A run directory holds ``config.yml`` (the merged config), ``summary.json``,
 when the strategy drew series with ``plot``. While the run is going
 on, and if it fails or is interrupted, the directory holds a file
 ``INCOMPLETE`` saying why: only a directory without it is a finished run.
+
+A live run writes the same files into a stable directory,
+``work_dir/live/<name>/`` (``name`` option, default the strategy class name),
+when it ends (and as it goes: ``finchan.exts.redis_stream``'s
+``results_interval``); a live run stopped by SIGINT/SIGTERM has ended normally.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ class StrategyOptions(BaseModel):
     progress: Literal["auto"] | bool = "auto"
     periods_per_year: float | None = Field(None, gt=0, allow_inf_nan=False)
     risk_free_rate: float = Field(0.0, gt=-1, allow_inf_nan=False)
+    name: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
 def load_strategy_class(spec: Any) -> type[Strategy]:
@@ -169,6 +176,15 @@ class StrategyRunner:
         with path.open("w", encoding="utf-8") as stream:
             yaml.dump(mask_values(_plain(self.env.options)), stream)  # no password in a URL
 
+    def _open_live_dir(self) -> None:
+        # stable: a restarted live run finds its directory (and later its state) again
+        name = self.options.name or self.strategy_class.__name__
+        run_dir = self.env.work_dir / "live" / name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / _INCOMPLETE).write_text("running\n", encoding="utf-8")
+        self._write_config(run_dir / "config.yml")
+        self.run_dir = run_dir
+
     # -- progress ------------------------------------------------------------------------------
     def _start_progress(self) -> None:
         wanted = self.options.progress
@@ -210,6 +226,8 @@ class StrategyRunner:
         self._wall_start = time.time()
         if self.options.save and self.env.run_mode == "backtrack":
             self._open_run_dir()
+        elif self.options.save:
+            self._open_live_dir()
         self._start_progress()
 
     def cleanup(self) -> None:
@@ -227,7 +245,8 @@ class StrategyRunner:
         failure = dispatcher.failure
         if self.run_dir is None:
             return
-        if failure is not None or dispatcher.summary.interrupted:
+        live = self.env.run_mode != "backtrack"
+        if failure is not None or (dispatcher.summary.interrupted and not live):
             reason = str(failure) if failure is not None else "interrupted"
             (self.run_dir / _INCOMPLETE).write_text(f"{reason}\n", encoding="utf-8")
             logger.info("run directory %s is incomplete: %s", self.run_dir, reason)

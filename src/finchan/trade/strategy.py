@@ -313,7 +313,10 @@ class Strategy:
         else:
             kind = OrderType.LIMIT if stop is None else OrderType.STOP_LIMIT
         # an unknown tif (say "IOC") is the broker's to reject, with a reason
-        # the strategy sees in on_order, like any other invalid order field
+        # the strategy sees in on_order, like any other invalid order field;
+        # live: the order is made at its bar's time (the broker's clock), as in a
+        # backtest, so that DAY orders expire and orders.csv reads the same in both
+        env = self.env
         order = Order(
             symbol,
             side,
@@ -322,7 +325,7 @@ class Strategy:
             limit,
             stop,
             tif,
-            created_ts=self.env.now_ts,
+            created_ts=env.now_ts if env.run_mode == "backtrack" else None,
             trail_amount=trail_amount,
             trail_percent=trail_percent,
         )

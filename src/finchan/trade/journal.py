@@ -1,0 +1,343 @@
+"""The durable state of a live run: its journal, input positions and status, in SQLite.
+
+A live run keeps ``state.db`` in its directory (``work_dir/live/<name>/``).
+Each batch of bars the run handled is committed in ONE transaction
+(``synchronous=FULL``, write-ahead log):
+
+* ``journal``: every bar dispatched, in dispatch order (``seq``), with its
+  stream key and message id;
+* ``input``: the last applied message id per stream;
+* ``status``: a snapshot of the account (cash, equity, positions, open
+  orders, fills) for ``finchan status``.
+
+The broker's orders, fills and positions and the strategy's own variables
+are not stored as such: they are a deterministic function of the journal
+(the simulated broker fills by the backtest's rules), so a restart rebuilds
+them exactly by handing the journal to the same handlers before reading on,
+and order ids continue where they stopped. ``finchan replay`` runs the
+journal as a backtest (:class:`JournalFeed`) and gives the live run's fills.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from finchan.errors import DataError
+from finchan.interface.event_source import AbsEventSource
+from finchan.trade.bar import Bar
+
+__all__ = [
+    "STATE_FILE",
+    "JournalFeed",
+    "LiveStore",
+    "format_status",
+    "read_status",
+    "replay_live_run",
+    "stream_id_key",
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY,
+    stream TEXT,
+    id TEXT,
+    symbol TEXT NOT NULL,
+    ts REAL NOT NULL,
+    open REAL NOT NULL,
+    high REAL NOT NULL,
+    low REAL NOT NULL,
+    close REAL NOT NULL,
+    volume REAL NOT NULL,
+    UNIQUE (stream, id)
+);
+CREATE TABLE IF NOT EXISTS input (stream TEXT PRIMARY KEY, last_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+STATE_FILE = "state.db"
+
+
+def stream_id_key(message_id: str | bytes) -> tuple[int, int]:
+    """A Redis stream id (``"1700000000000-3"``) as a tuple that sorts like the ids."""
+    text = message_id.decode() if isinstance(message_id, bytes) else message_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class LiveStore:
+    """The SQLite file holding a live run's journal, input positions and status.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> from finchan.trade.bar import Bar
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "state.db"
+    >>> store = LiveStore(path)
+    >>> store.commit([(Bar(None, "X", 60.0, 1, 2, 0.5, 1.5, 10), "bars", "1-0")], {"bars": "1-0"})
+    >>> store.bars, store.last_ids, [b.close for b in store.journal(None)]
+    (1, {'bars': '1-0'}, [1.5])
+    >>> store.close()
+    """
+
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly:
+            if not self.path.exists():
+                raise DataError(f"{self.path}: no live state here (is it a live run directory?)")
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # commits run in the live run's worker thread (one at a time)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        try:
+            row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"{self.path}: not a finchan live state file: {exc}") from None
+        #: bars in the journal
+        self.bars: int = row[0]
+        #: last applied message id per stream key
+        self.last_ids: dict[str, str] = dict(self._db.execute("SELECT stream, last_id FROM input"))
+
+    def commit(
+        self,
+        applied: Iterable[tuple[Any, str | None, str | None]],
+        last_ids: Mapping[str, str],
+        status: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append ``(bar, stream, id)`` rows, move input positions, store ``status``: atomically."""
+        self.commit_many([(applied, last_ids, status)])
+
+    def commit_many(
+        self,
+        batches: Iterable[
+            tuple[
+                Iterable[tuple[Any, str | None, str | None]],
+                Mapping[str, str],
+                Mapping[str, Any] | None,
+            ]
+        ],
+    ) -> None:
+        """:meth:`commit` of several batches in ONE transaction (group commit), in order."""
+        seq = self.bars
+        rows = []
+        last_ids: dict[str, str] = {}
+        status: Mapping[str, Any] | None = None
+        for applied, last, batch_status in batches:
+            for bar, stream, mid in applied:
+                seq += 1
+                rows.append((seq, stream, mid, bar.symbol, bar.timestamp, bar.open, bar.high,
+                             bar.low, bar.close, float(bar.volume)))  # fmt: skip
+            last_ids.update(last)
+            status = batch_status if batch_status is not None else status
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany(
+                "INSERT INTO input VALUES (?, ?) "
+                "ON CONFLICT(stream) DO UPDATE SET last_id=excluded.last_id",
+                list(last_ids.items()),
+            )
+            if status is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO status VALUES ('status', ?)",
+                    (json.dumps({**status, "bars": seq}),),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.bars = seq
+        self.last_ids.update(last_ids)
+
+    def journal(self, env: Any, batch: int = 10_000) -> Iterator[Bar]:
+        """The journal's bars, in dispatch order (created in ``env``)."""
+        cursor = self._db.execute(
+            "SELECT symbol, ts, open, high, low, close, volume FROM journal ORDER BY seq"
+        )
+        while True:
+            rows = cursor.fetchmany(batch)
+            if not rows:
+                return
+            for row in rows:
+                yield Bar(env, *row)
+
+    def journal_ids(self) -> list[tuple[str | None, str | None]]:
+        """``(stream, id)`` of every journal row, in order."""
+        return list(self._db.execute("SELECT stream, id FROM journal ORDER BY seq"))
+
+    def status(self) -> dict[str, Any]:
+        """The last committed status snapshot (``{}`` before the first commit)."""
+        row = self._db.execute("SELECT value FROM status WHERE key='status'").fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def set_run_info(self, info: Mapping[str, Any]) -> None:
+        """Store facts about the run (its config directory) for ``finchan replay``."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO status VALUES ('run', ?)",
+            (json.dumps(dict(info), default=str),),
+        )
+
+    def run_info(self) -> dict[str, Any]:
+        row = self._db.execute("SELECT value FROM status WHERE key='run'").fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def read_status(live_dir: str | Path) -> dict[str, Any]:
+    """The stored status of the live run in ``live_dir`` (what ``finchan status`` prints)."""
+    store = LiveStore(Path(live_dir) / STATE_FILE, readonly=True)
+    try:
+        status = store.status()
+        status["bars"] = store.bars
+        status["last_ids"] = store.last_ids
+        return status
+    finally:
+        store.close()
+
+
+class JournalFeed(AbsEventSource):
+    """A live run's journal as a backtest source: the bars in the order the run handled them."""
+
+    def __init__(self, env: Any, path: str | Path) -> None:
+        store = LiveStore(path, readonly=True)
+        try:
+            self._bars = list(store.journal(env))
+        finally:
+            store.close()
+        self._pos = 0
+        self.exhausted = not self._bars
+        self._path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return f"JournalFeed({self._path})"
+
+    def first_timestamp(self) -> float | None:
+        return self._bars[self._pos].timestamp if self._pos < len(self._bars) else None
+
+    def events_until(self, limit_ts: float) -> list[Bar]:
+        bars, start = self._bars, self._pos
+        end = start
+        while end < len(bars) and bars[end].timestamp < limit_ts:
+            end += 1
+        self._pos = end
+        self.exhausted = end >= len(bars)
+        return bars[start:end]
+
+
+def status_snapshot(account: Any, last_ts: float | None) -> dict[str, Any]:
+    """What the status stores of the account after a batch."""
+    if account is None:
+        return {"updated": time.time(), "last_ts": last_ts}
+    broker = account.broker
+    portfolio = broker.portfolio
+    return {
+        "updated": time.time(),
+        "last_ts": last_ts,
+        "cash": portfolio.cash,
+        "equity": portfolio.equity,
+        "positions": {s: p.qty for s, p in sorted(portfolio.positions.items()) if p.qty},
+        "open_orders": len(broker.open_orders()),
+        "orders": len(broker.orders),
+        "fills": len(broker.fills),
+    }
+
+
+def format_status(status: Mapping[str, Any], tz: Any = None) -> list[str]:
+    """The lines ``finchan status`` prints for a stored status."""
+    from datetime import UTC, datetime
+
+    def when(ts: float | None) -> str:
+        if ts is None:
+            return "-"
+        return datetime.fromtimestamp(ts, tz or UTC).isoformat(sep=" ")
+
+    lines = [
+        f"bars applied: {status.get('bars', 0):,}",
+        f"last bar: {when(status.get('last_ts'))}",
+        f"last applied ids: {status.get('last_ids') or '-'}",
+        f"committed: {when(status.get('updated'))}",
+    ]
+    if "equity" in status:
+        positions = status.get("positions") or {}
+        lines += [
+            f"open orders: {status['open_orders']}",
+            f"orders: {status['orders']}, fills: {status['fills']}",
+            "positions: " + (", ".join(f"{s} {q:g}" for s, q in positions.items()) or "none"),
+            f"cash: {status['cash']:,.2f}",
+            f"equity: {status['equity']:,.2f}",
+        ]
+    return lines
+
+
+def replay_live_run(live_dir: str | Path, quiet: bool = False) -> Path:
+    """Run the live run's strategy as a backtest over its journal; return the run directory.
+
+    The backtest writes ``LIVE_DIR/replay/runs/<run-id>/`` with the files of
+    any run directory; its ``fills.csv`` is the live run's, byte for byte.
+    """
+    from ruamel.yaml import YAML
+
+    from finchan.config import validate_config
+    from finchan.env import Env
+    from finchan.errors import ConfigError
+
+    live_dir = Path(live_dir)
+    config_path = live_dir / "config.yml"
+    state_path = live_dir / STATE_FILE
+    for path in (config_path, state_path):
+        if not path.exists():
+            raise DataError(f"{path}: missing (is {live_dir} a live run directory?)")
+    raw = YAML(typ="safe", pure=True).load(config_path.read_text(encoding="utf-8")) or {}
+    store = LiveStore(state_path, readonly=True)
+    try:
+        info = store.run_info()
+    finally:
+        store.close()
+    live_options = raw.get("live_track_exts") or {}
+    if "finchan.exts.strategy" not in live_options:
+        raise ConfigError(f"{config_path}: live_track_exts has no finchan.exts.strategy")
+    strategy = dict(live_options["finchan.exts.strategy"] or {})
+    strategy.pop("name", None)
+    strategy["save"] = True
+    data = {
+        key: value
+        for key, value in raw.items()
+        if key in ("version", "timezone", "seed", "ext_manager")
+    }
+    data.update(
+        {
+            "run_mode": "backtest",
+            "work_dir": str((live_dir / "replay").resolve()),
+            "enabled_backtrack_exts": ["finchan.exts.strategy"],
+            "backtrack_exts": {
+                "finchan.exts.sim_broker": live_options.get("finchan.exts.sim_broker"),
+                "finchan.exts.strategy": strategy,
+            },
+        }
+    )
+    config_dir = info.get("config_dir")
+    config = validate_config(
+        data,
+        source=str(config_path),
+        config_dir=Path(config_dir) if config_dir else live_dir,
+    )
+    env = Env(config)
+    env.quiet = quiet
+    env.load_exts()
+    env.dispatcher.register_event_source(JournalFeed(env, state_path))
+    env.run()
+    run_dir = env.get_ext_obj("finchan.exts.strategy").run_dir
+    assert run_dir is not None
+    return Path(run_dir)
