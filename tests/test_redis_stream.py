@@ -379,7 +379,7 @@ def test_live_result_files_are_refreshed_while_the_run_goes(tmp_path, stream_key
         lambda event: seen.update((p.name, p.read_bytes()) for p in live_dir.glob("*.csv")),
     )
     env.run()
-    assert sorted(seen) == ["equity.csv", "fills.csv", "orders.csv", "trades.csv"]
+    assert sorted(seen) == ["equity.csv", "fills.csv", "open_trades.csv", "orders.csv", "trades.csv"]
     assert seen["fills.csv"].count(b"\n") > 2
     assert seen["fills.csv"] == (live_dir / "fills.csv").read_bytes()
     assert not (live_dir / ".refresh").exists()
@@ -564,7 +564,7 @@ def test_bars_speed_is_refused_in_a_backtest(make_env):
     from finchan.errors import ConfigError
 
     env = make_env({"backtest_exts": {"finchan.exts.bars": {"synthetic": {"n": 5}, "speed": 2}}})
-    with pytest.raises(ConfigError, match="finchan.exts.bars: speed: only for live mode"):
+    with pytest.raises(ConfigError, match=r"finchan\.exts\.bars\.speed: only for live mode"):
         env.load_exts("finchan.exts.bars")
 
 

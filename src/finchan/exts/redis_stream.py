@@ -253,6 +253,13 @@ class RedisStreamSource(AbsEventSource):
         self._results_due = time.monotonic() + options.results_interval
         self._status_bars = 0
         self._status_time = time.monotonic()
+        # the bars put and not yet handled, by time: the broker matches the
+        # orders of every symbol with a bar at a time together (bars_at), as
+        # in a backtest, so a time's bars must all be known at its first bar
+        self._by_ts: dict[float, list[Any]] = {}
+        # per stream: the bars (and ids) of the last time of a full batch, held
+        # back until the next read, which may bring more bars of that time
+        self._held: dict[bytes, tuple[list[Any], list[bytes]]] = {}
 
     @property
     def name(self) -> str:
@@ -535,6 +542,7 @@ class RedisStreamSource(AbsEventSource):
                     continue
                 pending[key] = entries[-1][0]
                 await self._handle(queue, key, entries, replayed=True)
+        await self._flush_held(queue)
         # 2. new entries
         new: dict[bytes, bytes | str] = {key: ">" for key in self._keys}
         block_ms = max(1, round(options.block * 1000))
@@ -549,6 +557,7 @@ class RedisStreamSource(AbsEventSource):
             if got:
                 idle_since = time.monotonic()
                 continue
+            await self._flush_held(queue)
             await self._status()
             if (
                 options.idle_timeout is not None
@@ -615,15 +624,50 @@ class RedisStreamSource(AbsEventSource):
             bars.append(bar)
             acks.append(msg_id)
         self.last_ids[key] = entries[-1][0]
+        held = self._held.pop(key, None)
+        if held is not None:
+            bars[:0] = held[0]
+            acks[:0] = held[1]
+        if bars and len(entries) >= options.batch:
+            # a full batch: the stream may hold more bars of its last time,
+            # which the next read brings at once; hold that time's bars back
+            last = bars[-1].timestamp
+            cut = len(bars)
+            while cut > 0 and bars[cut - 1].timestamp == last:
+                cut -= 1
+            if cut > 0:
+                tail = bars[cut:]
+                tail_ids = {bar.stream_id.encode() for bar in tail}
+                self._held[key] = (tail, [a for a in acks if a in tail_ids])
+                del bars[cut:]
+                acks = [a for a in acks if a not in tail_ids]
+        await self._put_batch(queue, key, bars, acks)
+
+    async def _flush_held(self, queue: EventQueue) -> None:
+        """Put the held-back bars: the read that could have brought more of their time did not."""
+        for key in list(self._held):
+            bars, acks = self._held.pop(key)
+            await self._put_batch(queue, key, bars, acks)
+
+    async def _put_batch(
+        self, queue: EventQueue, key: bytes, bars: list[Any], acks: list[bytes]
+    ) -> None:
         if not bars:
             if acks:
                 await self._ack({key: acks})
             return
+        by_ts = self._by_ts
+        for bar in bars:
+            same = by_ts.get(bar.timestamp)
+            if same is None:
+                by_ts[bar.timestamp] = [bar]
+            else:
+                same.append(bar)
         done = asyncio.Event()
         self._in_flight.append(done)
         for bar in bars:
             queue.put(bar)
-        queue.put(_BatchDone(env, max(b.timestamp for b in bars), {key: acks}, done))
+        queue.put(_BatchDone(self.env, max(b.timestamp for b in bars), {key: acks}, done))
         if len(self._in_flight) >= _IN_FLIGHT:
             await self._in_flight[0].wait()
         self._raise_commit_error()
@@ -634,8 +678,15 @@ class RedisStreamSource(AbsEventSource):
             await self._in_flight[-1].wait()
         self._raise_commit_error()
 
+    def bars_at(self, ts: float) -> list[Any]:
+        """The bars of time ``ts`` put and not yet handled (the broker's cross-symbol rule)."""
+        return self._by_ts.get(ts, [])
+
     def on_batch(self, event: Any) -> None:
         """Handler of the batch marker: every bar before it was handled; queue its commit."""
+        by_ts = self._by_ts
+        for ts in [t for t in by_ts if t < event.timestamp]:
+            del by_ts[ts]
         self._commits.append((self._take_applied(), event))
         committer = self._committer
         if committer is None or committer.done():
