@@ -14,6 +14,11 @@ Publishes a :class:`~finchan.trade.account.SimAccount` (the
       check_submit: true         # check cash when an order is submitted, as backtrader
       backtrader_quirks: false   # backtrader 1.9.78's questionable corners (docs/broker.md)
       record_prices: true        # keep each bar's close for the report
+      contracts:                 # per-symbol terms ("*": every other symbol), docs/broker.md
+        ES: {multiplier: 50, margin: 12000, maintenance_margin: 11000}
+        EURUSD: {leverage: 30, maintenance_ratio: 0.5}
+        XYZ: {borrow_rate: 0.03}  # annual, charged on shorts
+      margin_call: true          # close positions when equity < maintenance margin
 
 Fill rules and order states: ``docs/broker.md``.
 """
@@ -93,6 +98,19 @@ class BrokerOptions(_Strict):
     check_submit: bool = True
     backtrader_quirks: bool = False
     record_prices: bool = True
+    contracts: dict[str, Any] | None = None
+    margin_call: bool = True
+
+    @field_validator("contracts", mode="before")
+    @classmethod
+    def _contracts_form(cls, value: Any) -> Any:
+        from finchan.trade.margin import parse_contracts
+
+        try:
+            parse_contracts(value, "contracts")
+        except Exception as exc:  # ConfigError: one line naming the symbol and key
+            raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("commission", mode="before")
     @classmethod
@@ -166,8 +184,17 @@ def load_finchan_ext(env: Env) -> None:
     from finchan.trade.broker import SimBroker
 
     options: BrokerOptions = validate_ext_options(env, ext_name, BrokerOptions)
-    broker = SimBroker(
+    margin: dict[str, Any] = {}
+    broker_class: Any = SimBroker
+    if options.contracts:
+        # only an account with contract terms pays for them, per bar
+        from finchan.trade.margin import MarginBroker
+
+        broker_class = MarginBroker
+        margin = {"contracts": options.contracts, "margin_call": options.margin_call}
+    broker = broker_class(
         options.cash,
+        **margin,
         commission=build_commission(options.commission),
         slippage=build_slippage(options.slippage),
         fill_at=options.fill_at,

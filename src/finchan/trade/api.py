@@ -24,6 +24,8 @@ _BROKER_OPTIONS = (
     "check_submit",
     "backtrader_quirks",
     "record_prices",
+    "contracts",
+    "margin_call",
 )
 
 
@@ -75,7 +77,9 @@ def backtest(
         of Sharpe, Sortino and alpha (``0.02`` is 2 %).
     **options:
         more broker options: ``fill_at``, ``volume_limit``, ``allow_short``,
-        ``check_submit``, ``backtrader_quirks``, ``record_prices``.
+        ``check_submit``, ``backtrader_quirks``, ``record_prices``, and
+        ``contracts`` (``{symbol: {"multiplier": ..., "margin": ...}}``, see
+        docs/broker.md) with ``margin_call``.
 
     Example
     -------
@@ -92,7 +96,10 @@ def backtest(
 
     unknown = sorted(set(options) - set(_BROKER_OPTIONS))
     if unknown:
-        raise ConfigError(f"backtest(): unknown option(s) {', '.join(unknown)}")
+        raise ConfigError(
+            f"backtest(): unknown option(s) {', '.join(unknown)} "
+            f"(valid: {', '.join(_BROKER_OPTIONS)})"
+        )
     config: dict[str, Any] = {
         "seed": seed,
         "timezone": timezone,
