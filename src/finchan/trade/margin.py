@@ -98,8 +98,7 @@ class ContractSpec:
                 raise ConfigError("maintenance_margin needs margin")
             if self.maintenance_margin > self.margin:
                 raise ConfigError(
-                    f"maintenance_margin {self.maintenance_margin:g} exceeds margin "
-                    f"{self.margin:g}"
+                    f"maintenance_margin {self.maintenance_margin:g} exceeds margin {self.margin:g}"
                 )
         if self.maintenance_ratio is not None:
             if self.leverage is None:
@@ -200,7 +199,9 @@ class MarginPortfolio(Portfolio):
 
     def _revalue(self) -> float:
         return sum(
-            p.qty * p.mult * (p.last_price - p.avg_price) if p.settles else p.qty * p.last_price * p.mult
+            p.qty * p.mult * (p.last_price - p.avg_price)
+            if p.settles
+            else p.qty * p.last_price * p.mult
             for p in self._open.values()
         )
 
@@ -301,7 +302,13 @@ class MarginBroker(SimBroker):
 
     # -- funds -------------------------------------------------------------------------------
     def _funds(
-        self, symbol: str, pos: float, qty: float, closing: float, buy: bool, price: float,
+        self,
+        symbol: str,
+        pos: float,
+        qty: float,
+        closing: float,
+        buy: bool,
+        price: float,
         settle: bool,
     ) -> tuple:
         pf: MarginPortfolio = self.portfolio  # type: ignore[assignment]
@@ -345,11 +352,7 @@ class MarginBroker(SimBroker):
             last = self._borrow_day.get(symbol)
             if pos is not None and pos.qty < 0.0 and last is not None and day > last:
                 pf.charge(
-                    (day - last)
-                    * -pos.qty
-                    * pos.avg_price
-                    * pos.mult
-                    * (spec.borrow_rate / 365.0)
+                    (day - last) * -pos.qty * pos.avg_price * pos.mult * (spec.borrow_rate / 365.0)
                 )
         notices = super().process_bar(bar)
         if day and pf.qty(symbol) != 0.0:
