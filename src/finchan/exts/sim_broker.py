@@ -34,7 +34,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 if TYPE_CHECKING:
     from finchan.env import Env
 
-__all__ = ["BrokerOptions", "build_commission", "build_slippage", "ext_name", "load_finchan_ext"]
+__all__ = [
+    "BrokerOptions",
+    "build_commission",
+    "build_slippage",
+    "ext_name",
+    "load_finchan_ext",
+    "make_account",
+]
 
 ext_name = "finchan.exts.sim_broker"
 required_exts: list[str] = []
@@ -178,12 +185,11 @@ def build_slippage(options: SlippageOptions | None) -> Any:
     return TickSlippage(options.ticks, options.tick_size)  # type: ignore[arg-type]
 
 
-def load_finchan_ext(env: Env) -> None:
-    from finchan.config import validate_ext_options
+def make_account(env: Env, options: BrokerOptions) -> Any:
+    """A new SimAccount (a SimBroker, or a MarginBroker with ``contracts``) for ``options``."""
     from finchan.trade.account import SimAccount
     from finchan.trade.broker import SimBroker
 
-    options: BrokerOptions = validate_ext_options(env, ext_name, BrokerOptions)
     margin: dict[str, Any] = {}
     broker_class: Any = SimBroker
     if options.contracts:
@@ -204,4 +210,11 @@ def load_finchan_ext(env: Env) -> None:
         tz=env.tz,
         backtrader_quirks=options.backtrader_quirks,
     )
-    env.set_ext_obj(ext_name, SimAccount(env, broker, record_prices=options.record_prices))
+    return SimAccount(env, broker, record_prices=options.record_prices)
+
+
+def load_finchan_ext(env: Env) -> None:
+    from finchan.config import validate_ext_options
+
+    options: BrokerOptions = validate_ext_options(env, ext_name, BrokerOptions)
+    env.set_ext_obj(ext_name, make_account(env, options))
