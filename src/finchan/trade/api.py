@@ -9,7 +9,7 @@ dispatcher: there is one engine.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from finchan.trade.result import BacktestResult
@@ -30,7 +30,7 @@ _BROKER_OPTIONS = (
 
 
 def backtest(
-    strategy: type[Strategy] | str,
+    strategy: type[Strategy] | str | Sequence[Any],
     data: Any,
     *,
     cash: float = 100_000.0,
@@ -49,6 +49,7 @@ def backtest(
     progress: bool = False,
     periods_per_year: float | None = None,
     risk_free_rate: float = 0.0,
+    accounts: str = "shared",
     **options: Any,
 ) -> BacktestResult:
     """Backtest ``strategy`` on ``data`` and return the result.
@@ -56,7 +57,10 @@ def backtest(
     Parameters
     ----------
     strategy:
-        a :class:`~finchan.trade.Strategy` subclass or ``"module:ClassName"``.
+        a :class:`~finchan.trade.Strategy` subclass or ``"module:ClassName"``;
+        or a list of them, or of ``{"class": ..., "params": ..., "name": ...}``,
+        to run several strategies (docs/strategies.md): the result is the
+        total, ``result.strategies`` each one's by name.
     data:
         bars: a DataFrame, a CSV/Parquet path, a list of them, ``{symbol: path
         or DataFrame}``, or a :class:`~finchan.trade.data.BarFeed`
@@ -66,7 +70,10 @@ def backtest(
         ``{"per_share": ...}``, ``{"fixed": ...}``, with ``"minimum"``;
         ``slippage`` ``{"bps": ...}`` or ``{"ticks": ..., "tick_size": ...}``.
     params:
-        strategy parameters overriding the class's defaults.
+        strategy parameters overriding the class's defaults (one strategy).
+    accounts:
+        several strategies: ``"shared"`` (one account) or ``"separate"`` (one
+        account each, with ``cash`` each).
     start, end:
         the simulated span ``[start, end)``; default: all the data.
     save:
@@ -117,11 +124,23 @@ def backtest(
     if slippage is not None:
         broker["slippage"] = slippage
     env.set_ext_options("finchan.exts.sim_broker", broker)
+    run: dict[str, Any]
+    if isinstance(strategy, list | tuple):
+        if params is not None:
+            raise ConfigError(
+                "backtest(): params is for one strategy; give several as "
+                '{"class": ..., "params": ...}'
+            )
+        entries = [dict(s) if isinstance(s, Mapping) else {"class": s} for s in strategy]
+        run = {"strategies": entries, "accounts": accounts}
+    else:
+        if accounts != "shared":
+            raise ConfigError("backtest(): accounts applies to several strategies (a list)")
+        run = {"class": strategy, "params": dict(params or {})}
     env.set_ext_options(
         "finchan.exts.strategy",
         {
-            "class": strategy,
-            "params": dict(params or {}),
+            **run,
             "save": save,
             "report": report,
             "progress": progress,
