@@ -163,6 +163,24 @@ def test_unknown_backtest_option_names_the_valid_ones():
         backtest(_Reversal, {"ES": make_bars(50)}, contract={})
 
 
+def test_the_docs_margin_config_is_valid():
+    import re
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    from finchan.exts.sim_broker import BrokerOptions
+
+    text = (Path(__file__).parents[2] / "docs" / "broker.md").read_text(encoding="utf-8")
+    section = text[text.index("## Margin, leverage and contracts"):]
+    block = re.search(r"^```text\n(.*?)^```", section, re.S | re.M).group(1)
+    config = YAML(typ="safe", pure=True).load(block)["finchan.exts.sim_broker"]
+    options = BrokerOptions.model_validate(config)
+    specs = parse_contracts(options.contracts)
+    assert specs["ES"] == ContractSpec(multiplier=50, margin=12_000, maintenance_margin=11_000)
+    assert specs["*"] == ContractSpec(leverage=30) and options.margin_call is True
+
+
 def test_default_terms_apply_to_every_symbol_not_named():
     specs = parse_contracts({"*": {"leverage": 10}, "ES": ES})
     broker = MarginBroker(1.0, contracts=specs)
