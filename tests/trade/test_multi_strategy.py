@@ -151,3 +151,29 @@ def test_the_config_takes_class_or_strategies_not_both(bars):
                         {"class": SmaCross, "strategies": [{"class": SmaCross}]})
     with pytest.raises(ConfigError, match="takes class and params, or strategies, not both"):
         env.load_exts("finchan.exts.strategy")
+
+
+def test_a_margin_call_on_a_shared_account_closes_each_book_in_proportion():
+    # ES: 50 a point, 10,000 margin, 8,000 maintenance; two books long 1 and 2
+    days = pd.date_range("2021-01-04", periods=8, freq="D").strftime("%Y-%m-%d")
+    closes = [4000, 4000, 4000, 4000, 3800, 3800, 3800, 3800]
+    frame = pd.DataFrame({"datetime": days, "open": closes, "high": closes, "low": closes,
+                          "close": closes, "volume": 100})
+    frame.loc[5, ["open", "low"]] = 3790  # the call fills at this open
+    a = {"class": Scripted, "name": "a", "params": {"plan": [(1, 1)], "symbol": "ES"}}
+    b = {"class": Scripted, "name": "b", "params": {"plan": [(1, 2)], "symbol": "ES"}}
+    terms = {"ES": {"multiplier": 50, "margin": 10_000, "maintenance_margin": 8_000}}
+    result = backtest([a, b], {"ES": frame}, cash=35_000.0, commission={"per_share": 3.0},
+                      contracts=terms, data_options={"timeframe": "1D"})
+    # day 4: equity 35,000 - 9 - 3 * 50 * 200 = 4,991 < 24,000: the account sells 3
+    calls = result.orders[result.orders["reason"] == "margin call"]
+    assert calls[["side", "qty", "status"]].values.tolist() == [["SELL", 3.0, "FILLED"]]
+    for name, qty in (("a", 1), ("b", 2)):
+        part = result.strategies[name]
+        assert part.open_positions == {}
+        assert _fills(part)[-1] == ("ES", "SELL", qty, 3790.0)
+        assert part.fills["commission"].tolist() == [3.0 * qty, 3.0 * qty]
+        assert part.final_equity == pytest.approx(35_000 - 6 * qty + qty * 50 * (3790 - 4000))
+    assert result.final_equity == pytest.approx(35_000 - 18 + 3 * 50 * (3790 - 4000))
+    gains = sum(result.strategies[n].final_equity - 35_000 for n in ("a", "b"))
+    assert result.final_equity == pytest.approx(35_000 + gains)

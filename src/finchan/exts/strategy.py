@@ -476,7 +476,8 @@ class MultiStrategyRunner(StrategyRunner):
             # the books are marked after the account and before any strategy's on_bar
             books = [slot.records for slot in self.slots]
             dispatcher.subscribe(BAR_EVENT, _multi.book_bar_handler(books))
-            self.account.listeners.append(_multi.route_notices(owners, hooks))
+            account_portfolio = self.account.broker.portfolio
+            self.account.listeners.append(_multi.route_notices(owners, hooks, account_portfolio))
             self.accounts = [self.account]
         else:
             from finchan.config import validate_ext_options

@@ -201,15 +201,51 @@ class CombinedAccount:
         return np.sum(columns, axis=0)
 
 
-def route_notices(owners: dict[int, Book], hooks: dict[Book, Callable[[Notice], None]]):
+def route_notices(
+    owners: dict[int, Book], hooks: dict[Book, Callable[[Notice], None]], account: Portfolio
+) -> Callable[[Notice], None]:
     """The account listener of a shared account: each notice to the book owning its order."""
 
     def on_notice(notice: Notice) -> None:
         book = owners.get(notice.order.id)
         if book is None:
-            return  # the account's own orders (margin calls)
+            _share_account_order(notice, hooks, account)
+            return
         if notice.fill is not None:
             book.apply(notice.fill)
         hooks[book](notice)
 
     return on_notice
+
+
+def _share_account_order(
+    notice: Notice, hooks: dict[Book, Callable[[Notice], None]], account: Portfolio
+) -> None:
+    # an order of the account itself (a margin call) closes the books'
+    # positions in its symbol in proportion: a fill of q units out of an
+    # account position of Q closes q/Q of every book's position, at the fill's
+    # price, the commission shared by the units each book trades
+    from finchan.trade.broker import Notice as _Notice
+    from finchan.trade.orders import Fill, Side
+
+    order = notice.order
+    symbol = order.symbol
+    holders = [book for book in hooks if book.broker.portfolio.qty(symbol) != 0.0]
+    fill = notice.fill
+    if fill is None:
+        for book in holders:
+            hooks[book](notice)
+        return
+    signed = fill.qty if fill.side is Side.BUY else -fill.qty
+    before = account.qty(symbol) - signed  # the account's portfolio has the fill already
+    if before == 0.0 or not holders:
+        return
+    share = fill.qty / abs(before)
+    trades = [(book, -book.broker.portfolio.qty(symbol) * share) for book in holders]
+    units = sum(abs(qty) for _, qty in trades)
+    for book, qty in trades:
+        side = Side.BUY if qty > 0.0 else Side.SELL
+        comm = fill.commission * abs(qty) / units
+        part = Fill(fill.order_id, symbol, side, abs(qty), fill.price, comm, fill.timestamp)
+        book.apply(part)
+        hooks[book](_Notice(order, notice.status, part))
