@@ -296,3 +296,18 @@ def test_stock_shorts_with_borrow_cost_on_daily_bars_match_backtrader_interest()
     equity = np.frombuffer(result._account.equity, dtype="float64")
     assert np.allclose(equity, values, rtol=0, atol=1e-6)
     assert pf.equity == pytest.approx(value, abs=1e-6)
+
+
+class _Half(Strategy):
+    def on_bar(self, bar: Bar) -> None:
+        if not self.position(bar.symbol):
+            self.order_target_percent(bar.symbol, 0.5)
+
+
+def test_order_target_percent_values_a_contract_at_price_times_multiplier():
+    frame = make_bars(3)
+    result = backtest(_Half, {"ES": frame}, cash=100_000.0,
+                      contracts={"ES": {"multiplier": 50, "margin": 1_000}})
+    # 50,000 of notional at 100.0305 * 50 a contract: 9 contracts
+    assert result.fills["qty"].tolist() == [9]
+    assert result.fills["price"].tolist() == [frame["open"][1]]

@@ -233,13 +233,17 @@ class Strategy:
     def order_target_percent(self, symbol: str, pct: float) -> Order | None:
         """Market order bringing the position to ``pct`` of equity (0.5 is 50 %).
 
-        Sized at the symbol's last close, rounded towards zero to whole units.
+        Sized at the symbol's last close, rounded towards zero to whole units;
+        a contract's value is ``close * multiplier`` (docs/broker.md).
         """
         _check_finite("order_target_percent", symbol, "pct", pct)
         bar = self._last_close.get(symbol)
         if bar is None:
             raise ConfigError(f"order_target_percent({symbol!r}): no price seen for {symbol!r} yet")
-        target = math.trunc(self.equity * pct / bar.close)
+        spec = getattr(self.broker.portfolio, "spec", None)  # a MarginPortfolio's terms
+        terms = spec(symbol) if spec is not None else None
+        value = bar.close if terms is None else bar.close * terms.multiplier
+        target = math.trunc(self.equity * pct / value)
         return self.order_target(symbol, float(target))
 
     def cancel(self, order: Order) -> bool:
