@@ -15,6 +15,11 @@ Publishes a :class:`~finchan.trade.account.SimAccount` (the
       backtrader_quirks: false   # backtrader 1.9.78's questionable corners (docs/broker.md)
       record_prices: true        # keep each bar's close for the report
       lots: {BTC: {size: 0.0001, minimum: 0.001}}   # fractional units per symbol
+      contracts:                 # per-symbol terms ("*": every other symbol), docs/broker.md
+        ES: {multiplier: 50, margin: 12000, maintenance_margin: 11000}
+        EURUSD: {leverage: 30, maintenance_ratio: 0.5}
+        XYZ: {borrow_rate: 0.03}  # annual, charged on shorts
+      margin_call: true          # close positions when equity < maintenance margin
 
 Fill rules and order states: ``docs/broker.md``.
 """
@@ -30,7 +35,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 if TYPE_CHECKING:
     from finchan.env import Env
 
-__all__ = ["BrokerOptions", "build_commission", "build_slippage", "ext_name", "load_finchan_ext"]
+__all__ = [
+    "BrokerOptions",
+    "build_commission",
+    "build_slippage",
+    "ext_name",
+    "load_finchan_ext",
+    "make_account",
+]
 
 ext_name = "finchan.exts.sim_broker"
 required_exts: list[str] = []
@@ -98,6 +110,19 @@ class BrokerOptions(_Strict):
     backtrader_quirks: bool = False
     record_prices: bool = True
     lots: dict[str, LotOptions | tuple[float, float]] = Field(default_factory=dict)
+    contracts: dict[str, Any] | None = None
+    margin_call: bool = True
+
+    @field_validator("contracts", mode="before")
+    @classmethod
+    def _contracts_form(cls, value: Any) -> Any:
+        from finchan.trade.margin import parse_contracts
+
+        try:
+            parse_contracts(value, "contracts")
+        except Exception as exc:  # ConfigError: one line naming the symbol and key
+            raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("commission", mode="before")
     @classmethod
@@ -165,14 +190,22 @@ def build_slippage(options: SlippageOptions | None) -> Any:
     return TickSlippage(options.ticks, options.tick_size)  # type: ignore[arg-type]
 
 
-def load_finchan_ext(env: Env) -> None:
-    from finchan.config import validate_ext_options
+def make_account(env: Env, options: BrokerOptions) -> Any:
+    """A new SimAccount (a SimBroker, or a MarginBroker with ``contracts``) for ``options``."""
     from finchan.trade.account import SimAccount
     from finchan.trade.broker import SimBroker
 
-    options: BrokerOptions = validate_ext_options(env, ext_name, BrokerOptions)
-    broker = SimBroker(
+    margin: dict[str, Any] = {}
+    broker_class: Any = SimBroker
+    if options.contracts:
+        # only an account with contract terms pays for them, per bar
+        from finchan.trade.margin import MarginBroker
+
+        broker_class = MarginBroker
+        margin = {"contracts": options.contracts, "margin_call": options.margin_call}
+    broker = broker_class(
         options.cash,
+        **margin,
         commission=build_commission(options.commission),
         slippage=build_slippage(options.slippage),
         fill_at=options.fill_at,
@@ -186,4 +219,11 @@ def load_finchan_ext(env: Env) -> None:
             for s, lot in options.lots.items()
         },
     )
-    env.set_ext_obj(ext_name, SimAccount(env, broker, record_prices=options.record_prices))
+    return SimAccount(env, broker, record_prices=options.record_prices)
+
+
+def load_finchan_ext(env: Env) -> None:
+    from finchan.config import validate_ext_options
+
+    options: BrokerOptions = validate_ext_options(env, ext_name, BrokerOptions)
+    env.set_ext_obj(ext_name, make_account(env, options))

@@ -12,6 +12,13 @@ Options::
       periods_per_year: 98280             # bars per year of the statistics (default: inferred)
       risk_free_rate: 0.02                # annual, for Sharpe, Sortino and alpha (default 0)
 
+Several strategies in one run (docs/strategies.md), instead of ``class`` and ``params``::
+
+      strategies:
+        - {class: my_strategies.sma:SmaCross, params: {fast: 5}, name: fast}
+        - {class: my_strategies.sma:SmaCross, name: slow}
+      accounts: shared                    # or separate: one account (the cash) each
+
 It requires ``finchan.exts.sim_broker`` (loaded first). At the end of a
 backtest it builds the :class:`~finchan.trade.result.BacktestResult`
 (``env.get_ext_obj("finchan.exts.strategy").result``), writes the run
@@ -41,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from finchan.errors import ConfigError
 from finchan.event import SysEvents
@@ -54,7 +61,13 @@ if TYPE_CHECKING:
     from finchan.trade.result import BacktestResult
     from finchan.trade.strategy import Strategy
 
-__all__ = ["StrategyRunner", "ext_name", "load_finchan_ext", "load_strategy_class"]
+__all__ = [
+    "MultiStrategyRunner",
+    "StrategyRunner",
+    "ext_name",
+    "load_finchan_ext",
+    "load_strategy_class",
+]
 
 ext_name = "finchan.exts.strategy"
 required_exts = ["finchan.exts.sim_broker"]
@@ -64,17 +77,40 @@ logger = logging.getLogger(__name__)
 _INCOMPLETE = "INCOMPLETE"
 
 
-class StrategyOptions(BaseModel):
+class StrategyEntry(BaseModel):
+    """One strategy of ``strategies:``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     class_: Any = Field(alias="class")
     params: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(None, min_length=1)
+
+
+class StrategyOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    class_: Any = Field(None, alias="class")
+    params: dict[str, Any] = Field(default_factory=dict)
+    strategies: list[StrategyEntry] | None = Field(None, min_length=1)
+    accounts: Literal["shared", "separate"] = "shared"
     save: bool = True
     report: bool = True
     progress: Literal["auto"] | bool = "auto"
     periods_per_year: float | None = Field(None, gt=0, allow_inf_nan=False)
     risk_free_rate: float = Field(0.0, gt=-1, allow_inf_nan=False)
     name: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> StrategyOptions:
+        if self.strategies is None:
+            if self.class_ is None:
+                raise ValueError("needs class (one strategy) or strategies (a list)")
+            if self.accounts != "shared":
+                raise ValueError("accounts applies to strategies (a list), not to class")
+        elif self.class_ is not None or self.params:
+            raise ValueError("takes class and params, or strategies, not both")
+        return self
 
 
 def load_strategy_class(spec: Any) -> type[Strategy]:
@@ -156,7 +192,7 @@ class StrategyRunner:
     def _open_run_dir(self) -> None:
         runs = self.env.work_dir / "runs"
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        base = f"{stamp}-{self.strategy_class.__name__}"
+        base = f"{stamp}-{self._run_name()}"
         run_dir, n = runs / base, 1
         while run_dir.exists():
             n += 1
@@ -165,6 +201,9 @@ class StrategyRunner:
         (run_dir / _INCOMPLETE).write_text("running\n", encoding="utf-8")
         self._write_config(run_dir / "config.yml")
         self.run_dir = run_dir
+
+    def _run_name(self) -> str:
+        return self.strategy_class.__name__
 
     def _write_config(self, path: Path) -> None:
         from ruamel.yaml import YAML
@@ -234,13 +273,7 @@ class StrategyRunner:
         from finchan.trade.result import BacktestResult
 
         self._stop_progress()
-        self.result = BacktestResult(
-            self.account,
-            meta=self.meta(),
-            periods_per_year=self.options.periods_per_year,
-            risk_free_rate=self.options.risk_free_rate,
-            plots=list(self.strategy._plotted.values()),
-        )
+        self.result = self._build_result(BacktestResult)
         dispatcher = self.env.dispatcher
         failure = dispatcher.failure
         if self.run_dir is None:
@@ -252,6 +285,7 @@ class StrategyRunner:
             logger.info("run directory %s is incomplete: %s", self.run_dir, reason)
             return
         self.result.save(self.run_dir, report=self.options.report)
+        self._save_more(self.run_dir)
         run_info = {
             "run_id": self.run_dir.name,
             "started": datetime.fromtimestamp(self._wall_start, UTC).isoformat(),
@@ -264,6 +298,18 @@ class StrategyRunner:
         (self.run_dir / _INCOMPLETE).unlink()
         if not getattr(self.env, "quiet", False):
             print_stats(self.result, self.run_dir, report=self.options.report)
+
+    def _build_result(self, result_class: Any) -> BacktestResult:
+        return result_class(
+            self.account,
+            meta=self.meta(),
+            periods_per_year=self.options.periods_per_year,
+            risk_free_rate=self.options.risk_free_rate,
+            plots=list(self.strategy._plotted.values()),
+        )
+
+    def _save_more(self, run_dir: Path) -> None:
+        """Write what a subclass adds to the run directory (nothing here)."""
 
 
 class _Hook:
@@ -361,6 +407,18 @@ def print_stats(result: BacktestResult, run_dir: Path | None = None, report: boo
         table.add_row("risk_free_rate", _fmt("risk_free_rate", stats["risk_free_rate"]))
     console = Console(file=sys.stdout, width=100)
     console.print(table)
+    if result.strategies:
+        each = Table(title="by strategy (the table above is the total)")
+        for column in ("strategy", "final_equity", "total_return", "sharpe", "trades"):
+            each.add_column(column, justify="left" if column == "strategy" else "right")
+        for name, part in result.strategies.items():
+            figures = part.stats
+            each.add_row(
+                name,
+                _fmt("final_equity", part.final_equity),
+                *(_fmt(k, figures.get(k)) for k in ("total_return", "sharpe", "trades")),
+            )
+        console.print(each)
     if run_dir is not None:
         where = f"report: {run_dir / 'report.html'}" if report else f"run: {run_dir}"
         console.print(where, soft_wrap=True, highlight=False)
@@ -370,6 +428,9 @@ def load_finchan_ext(env: Env) -> None:
     from finchan.config import validate_ext_options
 
     options: StrategyOptions = validate_ext_options(env, ext_name, StrategyOptions)
+    if options.strategies is not None:
+        env.set_ext_obj(ext_name, MultiStrategyRunner(env, options))
+        return
     env.set_ext_obj(ext_name, StrategyRunner(env, options))
 
 
@@ -379,3 +440,170 @@ def setup(env: Env) -> None:
 
 def cleanup(env: Env) -> None:
     env.get_ext_obj(ext_name).cleanup()
+
+
+# -- several strategies ---------------------------------------------------------------------
+
+
+class _Slot:
+    """One strategy of a multi-strategy run: its class, parameters, instance and records."""
+
+    def __init__(self, name: str, entry: StrategyEntry) -> None:
+        self.name = name
+        self.strategy_class = load_strategy_class(entry.class_)
+        self.params = self.strategy_class.resolve_params(entry.params)
+        self.strategy = self.strategy_class()
+        #: what its result reads: a Book (shared account) or its own SimAccount
+        self.records: Any = None
+
+    def meta(self, cash: float) -> dict[str, Any]:
+        cls = self.strategy_class
+        return {
+            "strategy": self.name,
+            "class": f"{cls.__module__}:{cls.__qualname__}",
+            "params": self.params.as_dict(),
+            "cash": cash,
+        }
+
+
+class MultiStrategyRunner(StrategyRunner):
+    """Runs ``strategies:`` on one shared account or on separate accounts.
+
+    ``result`` is the total; ``results`` maps each strategy's name to its
+    own result (also ``result.strategies``). See docs/strategies.md.
+    """
+
+    def __init__(self, env: Env, options: StrategyOptions) -> None:
+        from finchan.trade import _multi
+
+        self.env = env
+        self.options = options
+        self.account = env.get_ext_obj("finchan.exts.sim_broker")
+        self.slots = _make_slots(options.strategies or [])
+        self.strategy_class = self.slots[0].strategy_class
+        self.result = None
+        self.results: dict[str, BacktestResult] = {}
+        self.run_dir = None
+        self._progress = None
+        self._wall_start = 0.0
+        dispatcher = env.dispatcher
+        self.accounts: list[SimAccount] = []
+        if options.accounts == "shared":
+            owners: dict[int, Any] = {}
+            hooks: dict[Any, Any] = {}
+            for slot in self.slots:
+                book = _multi.Book(slot.name, self.account, owners)
+                slot.records = book
+                slot.strategy.bind(env, book.broker, slot.params)  # type: ignore[arg-type]
+                hooks[book] = self._notice_hook(slot.strategy)
+            # the books are marked after the account and before any strategy's on_bar
+            books = [slot.records for slot in self.slots]
+            dispatcher.subscribe(BAR_EVENT, _multi.book_bar_handler(books))
+            account_portfolio = self.account.broker.portfolio
+            self.account.listeners.append(_multi.route_notices(owners, hooks, account_portfolio))
+            self.accounts = [self.account]
+        else:
+            from finchan.config import validate_ext_options
+            from finchan.exts.sim_broker import BrokerOptions, make_account
+
+            broker_options = validate_ext_options(env, "finchan.exts.sim_broker", BrokerOptions)
+            for i, slot in enumerate(self.slots):
+                account = self.account if i == 0 else make_account(env, broker_options)
+                # one numbering of orders across the accounts: ids stay unique in the total
+                account.broker._ids = self.account.broker._ids
+                slot.records = account
+                slot.strategy.bind(env, account.broker, slot.params)
+                account.listeners.append(self._notice_hook(slot.strategy, account))
+                self.accounts.append(account)
+        for slot in self.slots:
+            dispatcher.subscribe(SysEvents.SYSTEM_STARTED, _Hook(slot.strategy.on_start))
+            dispatcher.subscribe(BAR_EVENT, slot.strategy.on_bar)
+            dispatcher.subscribe(SysEvents.SYSTEM_EXITING, _Hook(slot.strategy.on_stop))
+
+    def _notice_hook(self, strategy: Strategy, account: SimAccount | None = None) -> Any:
+        account = account if account is not None else self.account
+
+        def on_notice(notice: Notice) -> None:
+            try:
+                strategy.on_order(notice.order)
+            except Exception as exc:
+                account.hook_failed(strategy.on_order, exc)
+            if notice.fill is not None:
+                try:
+                    strategy.on_fill(notice.fill)
+                except Exception as exc:
+                    account.hook_failed(strategy.on_fill, exc)
+
+        return on_notice
+
+    def _run_name(self) -> str:
+        return "+".join(slot.name for slot in self.slots)
+
+    def meta(self) -> dict[str, Any]:
+        cash = self.account.broker.portfolio.initial_cash
+        total_cash = cash * len(self.slots) if self.options.accounts == "separate" else cash
+        return {
+            "strategy": " + ".join(slot.name for slot in self.slots),
+            "accounts": self.options.accounts,
+            "strategies": {
+                slot.name: {k: v for k, v in slot.meta(cash).items() if k != "strategy"}
+                for slot in self.slots
+            },
+            "cash": total_cash,
+        }
+
+    def _build_result(self, result_class: Any) -> BacktestResult:
+        from finchan.trade._multi import CombinedAccount
+
+        options = self.options
+        cash = self.account.broker.portfolio.initial_cash
+        self.results = {
+            slot.name: result_class(
+                slot.records,
+                meta=slot.meta(cash),
+                periods_per_year=options.periods_per_year,
+                risk_free_rate=options.risk_free_rate,
+            )
+            for slot in self.slots
+        }
+        records = self.account if options.accounts == "shared" else CombinedAccount(self.accounts)
+        total = result_class(
+            records,
+            meta=self.meta(),
+            periods_per_year=options.periods_per_year,
+            risk_free_rate=options.risk_free_rate,
+        )
+        total.strategies = self.results
+        # each strategy's figures beside the total's, in summary.json and the report's header
+        for name, result in self.results.items():
+            stats = result.stats
+            total.meta["strategies"][name].update(
+                final_equity=round(result.final_equity, 2),
+                total_return=stats.get("total_return"),
+                trades=stats.get("trades"),
+                fills=len(result.fills),
+            )
+        return total
+
+    def _save_more(self, run_dir: Path) -> None:
+        # each strategy's own tables and report beside the total's
+        for name, result in self.results.items():
+            result.save(run_dir / "strategies" / name, report=self.options.report)
+
+
+def _make_slots(entries: list[StrategyEntry]) -> list[_Slot]:
+    slots = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        cls = load_strategy_class(entry.class_)
+        name = entry.name or cls.__name__
+        if name in seen:
+            raise ConfigError(
+                f"{ext_name}: strategies[{i}]: a second strategy named {name!r}; "
+                "give each a distinct name:"
+            )
+        if "/" in name or "\\" in name or name in (".", ".."):
+            raise ConfigError(f"{ext_name}: strategies[{i}]: name {name!r} is not a file name")
+        seen.add(name)
+        slots.append(_Slot(name, entry))
+    return slots

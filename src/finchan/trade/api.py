@@ -9,7 +9,7 @@ dispatcher: there is one engine.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from finchan.trade.result import BacktestResult
@@ -25,11 +25,13 @@ _BROKER_OPTIONS = (
     "backtrader_quirks",
     "record_prices",
     "lots",
+    "contracts",
+    "margin_call",
 )
 
 
 def backtest(
-    strategy: type[Strategy] | str,
+    strategy: type[Strategy] | str | Sequence[Any],
     data: Any,
     *,
     cash: float = 100_000.0,
@@ -48,6 +50,7 @@ def backtest(
     progress: bool = False,
     periods_per_year: float | None = None,
     risk_free_rate: float = 0.0,
+    accounts: str = "shared",
     **options: Any,
 ) -> BacktestResult:
     """Backtest ``strategy`` on ``data`` and return the result.
@@ -55,7 +58,10 @@ def backtest(
     Parameters
     ----------
     strategy:
-        a :class:`~finchan.trade.Strategy` subclass or ``"module:ClassName"``.
+        a :class:`~finchan.trade.Strategy` subclass or ``"module:ClassName"``;
+        or a list of them, or of ``{"class": ..., "params": ..., "name": ...}``,
+        to run several strategies (docs/strategies.md): the result is the
+        total, ``result.strategies`` each one's by name.
     data:
         bars: a DataFrame, a CSV/Parquet path, a list of them, ``{symbol: path
         or DataFrame}``, or a :class:`~finchan.trade.data.BarFeed`
@@ -65,7 +71,10 @@ def backtest(
         ``{"per_share": ...}``, ``{"fixed": ...}``, with ``"minimum"``;
         ``slippage`` ``{"bps": ...}`` or ``{"ticks": ..., "tick_size": ...}``.
     params:
-        strategy parameters overriding the class's defaults.
+        strategy parameters overriding the class's defaults (one strategy).
+    accounts:
+        several strategies: ``"shared"`` (one account) or ``"separate"`` (one
+        account each, with ``cash`` each).
     start, end:
         the simulated span ``[start, end)``; default: all the data.
     save:
@@ -76,7 +85,9 @@ def backtest(
         of Sharpe, Sortino and alpha (``0.02`` is 2 %).
     **options:
         more broker options: ``fill_at``, ``volume_limit``, ``allow_short``,
-        ``check_submit``, ``backtrader_quirks``, ``record_prices``, ``lots``.
+        ``check_submit``, ``backtrader_quirks``, ``record_prices``, ``lots``, and
+        ``contracts`` (``{symbol: {"multiplier": ..., "margin": ...}}``, see
+        docs/broker.md) with ``margin_call``.
 
     Example
     -------
@@ -93,7 +104,10 @@ def backtest(
 
     unknown = sorted(set(options) - set(_BROKER_OPTIONS))
     if unknown:
-        raise ConfigError(f"backtest(): unknown option(s) {', '.join(unknown)}")
+        raise ConfigError(
+            f"backtest(): unknown option(s) {', '.join(unknown)} "
+            f"(valid: {', '.join(_BROKER_OPTIONS)})"
+        )
     config: dict[str, Any] = {
         "seed": seed,
         "timezone": timezone,
@@ -111,11 +125,23 @@ def backtest(
     if slippage is not None:
         broker["slippage"] = slippage
     env.set_ext_options("finchan.exts.sim_broker", broker)
+    run: dict[str, Any]
+    if isinstance(strategy, list | tuple):
+        if params is not None:
+            raise ConfigError(
+                "backtest(): params is for one strategy; give several as "
+                '{"class": ..., "params": ...}'
+            )
+        entries = [dict(s) if isinstance(s, Mapping) else {"class": s} for s in strategy]
+        run = {"strategies": entries, "accounts": accounts}
+    else:
+        if accounts != "shared":
+            raise ConfigError("backtest(): accounts applies to several strategies (a list)")
+        run = {"class": strategy, "params": dict(params or {})}
     env.set_ext_options(
         "finchan.exts.strategy",
         {
-            "class": strategy,
-            "params": dict(params or {}),
+            **run,
             "save": save,
             "report": report,
             "progress": progress,

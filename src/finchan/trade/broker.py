@@ -555,18 +555,32 @@ class SimBroker:
         else:
             price = order.stop
         comm = self._comm(qty, price) if self._comm is not None else 0.0
-        cash = self.portfolio.cash + self._batch_cash - signed * price - comm
+        free, need = self._batch_funds(symbol, pos, signed, price)
+        cash = free + self._batch_cash - need - comm
         if cash < 0.0:
-            available = self.portfolio.cash + self._batch_cash
+            available = free + self._batch_cash
             return (
                 f"insufficient cash: {order.side} {qty:g} {symbol} at {price:g} needs "
-                f"{signed * price + comm:.2f}, {available:.2f} available"
+                f"{need + comm:.2f}, {available:.2f} available"
             )
-        self._batch_cash = cash - self.portfolio.cash
+        self._batch_cash = cash - free
         self._batch_pos[symbol] = pos + signed - self.portfolio.qty(symbol)
         if buy:
             self._batch_bought[symbol] = self._batch_bought.get(symbol, 0.0) + qty
         return None
+
+    def _batch_funds(self, symbol: str, pos: float, signed: float, price: float) -> tuple:
+        """(cash free to use, cash an order of ``signed`` units at ``price`` takes) at submit.
+
+        A hook: MarginBroker (trade/margin.py) counts margin instead of the notional.
+        """
+        return self.portfolio.cash, signed * price
+
+    def _fill_funds(
+        self, symbol: str, qty: float, closing: float, buy: bool, price: float
+    ) -> tuple:
+        """(cash free to use, cash a fill of ``qty`` at ``price`` takes), as ``_batch_funds``."""
+        return self.portfolio.cash, qty * price if buy else -qty * price
 
     def _day_end(self, ts: float) -> float:
         if ts == -_INF:
@@ -734,11 +748,13 @@ class SimBroker:
             comm = self._commission(order, qty, price)
             if not buy and not self.allow_short:
                 reason = f"would sell short ({order.symbol} position {pos:g}); allow_short is off"
-            elif pf.cash - (qty * price if buy else -qty * price) - comm < 0.0:
-                reason = (
-                    f"insufficient cash at fill: {order.side} {qty:g} {order.symbol} at "
-                    f"{price:g} needs {qty * price + comm:.2f}, {pf.cash:.2f} available"
-                )
+            else:
+                free, need = self._fill_funds(order.symbol, qty, closing, buy, price)
+                if free - need - comm < 0.0:
+                    reason = (
+                        f"insufficient cash at fill: {order.side} {qty:g} {order.symbol} at "
+                        f"{price:g} needs {abs(need) + comm:.2f}, {free:.2f} available"
+                    )
             if reason is not None:
                 qty = closing
         if qty > 0.0:

@@ -137,8 +137,10 @@ class Position:
         "avg_price",
         "commission",
         "last_price",
+        "mult",
         "qty",
         "realized_pnl",
+        "settles",
         "symbol",
     )
 
@@ -149,6 +151,10 @@ class Position:
         self.last_price = last_price
         self.realized_pnl = 0.0
         self.commission = 0.0
+        #: contract multiplier (trade/margin.py sets it; 1 for stocks)
+        self.mult = 1.0
+        #: margin-traded: P&L settles into cash, no notional paid (trade/margin.py)
+        self.settles = False
         self._open_trade(0.0, 0.0, 0.0, 0.0)
 
     def _open_trade(self, ts: float, qty: float, price: float, commission: float) -> None:
@@ -163,13 +169,13 @@ class Position:
 
     @property
     def market_value(self) -> float:
-        """``qty * last_price`` (negative for a short)."""
-        return self.qty * self.last_price
+        """``qty * last_price * mult`` (negative for a short)."""
+        return self.qty * self.last_price * self.mult
 
     @property
     def unrealized_pnl(self) -> float:
-        """``(last_price - avg_price) * qty``."""
-        return (self.last_price - self.avg_price) * self.qty if self.qty else 0.0
+        """``(last_price - avg_price) * qty * mult``."""
+        return (self.last_price - self.avg_price) * self.qty * self.mult if self.qty else 0.0
 
     def __repr__(self) -> str:
         return (
@@ -236,7 +242,7 @@ class Portfolio:
     @property
     def unrealized_pnl(self) -> float:
         """Sum of ``(last_price - avg_price) * qty`` over open positions."""
-        return sum((p.last_price - p.avg_price) * p.qty for p in self._open.values())
+        return sum((p.last_price - p.avg_price) * p.qty * p.mult for p in self._open.values())
 
     def qty(self, symbol: str) -> float:
         """Signed quantity held in ``symbol`` (0.0 if never traded)."""
@@ -266,11 +272,14 @@ class Portfolio:
         comm = fill.commission
         ts = fill.timestamp
         signed = qty if fill.side == Side.BUY else -qty
-        self.cash -= signed * price + comm
-        self.commission += comm
         pos = self.positions.get(symbol)
         if pos is None:
-            pos = self.positions[symbol] = Position(symbol, price)
+            pos = self.positions[symbol] = self._new_position(symbol, price)
+        mult = pos.mult
+        settles = pos.settles
+        # a margin-traded position pays no notional: only its P&L moves cash
+        self.cash -= comm if settles else signed * price * mult + comm
+        self.commission += comm
         pos.commission += comm
         old = pos.qty
         new = old + signed
@@ -287,9 +296,11 @@ class Portfolio:
             pos._t_comm += comm
         else:
             closed = qty if qty < abs(old) else abs(old)
-            gross = (price - pos.avg_price) * closed
+            gross = (price - pos.avg_price) * closed * mult
             if old < 0.0:
                 gross = -gross
+            if settles:
+                self.cash += gross
             pos.realized_pnl += gross
             self.realized_pnl += gross
             close_comm = comm if closed == qty else comm * closed / qty
@@ -311,7 +322,15 @@ class Portfolio:
             self._open[symbol] = pos
         # re-anchor the running market value exactly, so that float drift of
         # mark()'s increments never outlives the next fill
-        self._mv = sum(p.qty * p.last_price for p in self._open.values())
+        self._mv = self._revalue()
+
+    def _new_position(self, symbol: str, price: float) -> Position:
+        # MarginPortfolio (trade/margin.py) sets the contract terms here
+        return Position(symbol, price)
+
+    def _revalue(self) -> float:
+        # the exact sum of what open positions add to equity
+        return sum(p.qty * p.last_price for p in self._open.values())
 
     def _close_trade(self, pos: Position, ts: float, long: bool) -> None:
         qty = pos._t_entry_qty
@@ -327,7 +346,7 @@ class Portfolio:
                 entry_value / qty,
                 pos._t_exit_value / pos._t_exit_qty,
                 pnl,
-                pnl / entry_value if entry_value else 0.0,
+                pnl / (entry_value * pos.mult) if entry_value else 0.0,
                 pos._t_comm,
                 pos._t_bars,
             )
@@ -343,7 +362,7 @@ class Portfolio:
         out = []
         for pos in self._open.values():
             long = pos.qty > 0.0
-            unreal = (pos.last_price - pos.avg_price) * pos.qty
+            unreal = (pos.last_price - pos.avg_price) * pos.qty * pos.mult
             pnl = pos._t_gross + unreal - pos._t_comm
             entry_value = pos._t_entry_value
             out.append(
@@ -356,7 +375,7 @@ class Portfolio:
                     entry_value / pos._t_entry_qty,
                     pos.last_price,
                     pnl,
-                    pnl / entry_value if entry_value else 0.0,
+                    pnl / (entry_value * pos.mult) if entry_value else 0.0,
                     pos._t_comm,
                     pos._t_bars,
                 )

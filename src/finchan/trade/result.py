@@ -90,6 +90,8 @@ class BacktestResult:
         self.periods_per_year = periods_per_year
         #: annual risk-free rate of Sharpe, Sortino and alpha
         self.risk_free_rate = risk_free_rate
+        #: several strategies in one run: each one's result by name (this one is the total)
+        self.strategies: dict[str, BacktestResult] = {}
 
     # -- tables -------------------------------------------------------------------------
     @cached_property

@@ -386,7 +386,8 @@ class Strategy:
         """Market order bringing the position to ``pct`` of equity (0.5 is 50 %).
 
         Sized at the symbol's last close, rounded towards zero to whole units
-        (or to the symbol's lot size, see the broker's ``lots``).
+        (or to the symbol's lot size, see the broker's ``lots``); a contract's
+        value is ``close * multiplier`` (docs/broker.md).
         """
         _check_finite("order_target_percent", symbol, "pct", pct)
         return self._order_target_amount("order_target_percent", symbol, self.equity * pct)
@@ -430,7 +431,10 @@ class Strategy:
         bar = self._last_close.get(symbol)
         if bar is None:
             raise ConfigError(f"{owner}({symbol!r}): no price seen for {symbol!r} yet")
-        target = self._in_lots(symbol, value / bar.close)
+        spec = getattr(self.broker.portfolio, "spec", None)  # a MarginPortfolio's terms
+        terms = spec(symbol) if spec is not None else None
+        price = bar.close if terms is None else bar.close * terms.multiplier
+        target = self._in_lots(symbol, value / price)
         if 0.0 < abs(target - self.position(symbol)) < self.broker.lot(symbol)[1]:
             return None
         return self.order_target(symbol, target)
