@@ -36,7 +36,12 @@ def _format_ts(ts: float | None, tz: Any) -> str:
     return "-" if ts is None else from_timestamp(ts, tz).isoformat(sep=" ")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    invoke_without_command=True,
+    # ``finchan -c PATH`` runs a system; ``finchan sweep ...`` is a subcommand
+    subcommand_metavar="[sweep ...]",
+)
 @click.option(
     "-c",
     "--config",
@@ -64,10 +69,18 @@ def _format_ts(ts: float | None, tz: Any) -> str:
     help="Override a config key, e.g. --set dispatcher.backtrack.end_dt=2020-02-01.",
 )
 @click.version_option(__version__, "-V", "--version", prog_name="finchan")
+@click.pass_context
 def main(
-    config_path: str | None, verbose: int, quiet: bool, mode: str | None, overrides: tuple[str, ...]
+    ctx: click.Context,
+    config_path: str | None,
+    verbose: int,
+    quiet: bool,
+    mode: str | None,
+    overrides: tuple[str, ...],
 ) -> None:
     """Run a finchan system described by a YAML config (finchan -c PATH)."""
+    if ctx.invoked_subcommand is not None:
+        return
     if config_path is None:
         _fail("no config given: use finchan -c PATH (a .yml file or a directory)", 2, verbose)
     from finchan.errors import FinchanError
@@ -113,3 +126,77 @@ def main(
         if summary.interrupted and summary.run_mode == "backtrack":
             sys.exit(130)
         sys.exit(0)
+
+
+@main.command("sweep", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config_path", metavar="PATH", required=True,
+              help="The backtest config (strategy, data, broker) to sweep.")
+@click.option("--grid", "grid", multiple=True, metavar="NAME=VALUES",
+              help="A parameter and its values: fast=5,10,20 or slow=20:60:10 (stop included).")
+@click.option("--metric", default="sharpe", show_default=True, help="The statistic to rank by.")
+@click.option("--samples", type=int, default=None, help="Random search: this many combinations.")
+@click.option("--optuna", "optuna_trials", type=int, default=None, metavar="N",
+              help="Optuna TPE search: N trials.")
+@click.option("--seed", type=int, default=None, help="Seed of the search (default: the config's).")
+@click.option("--walk-forward", "walk_forward", default=None, metavar="train=LEN,test=LEN[,anchored]",
+              help="Walk-forward optimisation, e.g. train=6M,test=1M.")
+@click.option("--workers", type=int, default=None,
+              help="Local Dask worker processes (default: one per CPU; 0: in this process).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Use this existing Dask scheduler instead of a local cluster.")
+@click.option("--out", default=None, metavar="DIR",
+              help="The sweep directory (default: WORK_DIR/sweeps/<Class>-<hash>); a rerun resumes.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a config key.")
+@click.option("-v", "--verbose", count=True, help="-vvv: tracebacks of errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def sweep_command(
+    config_path: str,
+    grid: tuple[str, ...],
+    metric: str,
+    samples: int | None,
+    optuna_trials: int | None,
+    seed: int | None,
+    walk_forward: str | None,
+    workers: int | None,
+    scheduler: str | None,
+    out: str | None,
+    overrides: tuple[str, ...],
+    verbose: int,
+    quiet: bool,
+) -> None:
+    """Backtest every combination of --grid (or a sample, or Optuna trials) on Dask."""
+    from finchan.errors import FinchanError
+
+    try:
+        from finchan.trade.sweeps._cli import sweep_from_config
+
+        result = sweep_from_config(
+            config_path, overrides, grid, metric=metric, samples=samples, optuna=optuna_trials,
+            seed=seed, walk_forward=walk_forward, workers=workers, scheduler=scheduler,
+            out=out, progress=not quiet and sys.stderr.isatty(),
+        )
+    except FinchanError as exc:
+        _fail(str(exc), exc.exit_code, verbose, exc)
+    except KeyboardInterrupt as exc:
+        _fail("interrupted: run the same command again to resume", 130, verbose, exc)
+    except Exception as exc:
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with -vvv for the traceback)",
+              1, verbose, exc)
+    else:
+        if not quiet:
+            summary = result.summary()
+            best = ", ".join(f"{k}={v}" for k, v in summary["best_params"].items())
+            click.echo(
+                f"finchan: sweep done: {summary['combinations']} results, "
+                f"{summary['failures']} failed; best by {metric}: {best}; "
+                f"DSR {_fmt(summary['dsr'].get('dsr'))}, PBO {_fmt(summary['pbo'].get('pbo'))}"
+                + (f", WFE {_fmt(summary['wfe']['wfe'])}" if summary["wfe"] else "")
+                + f"; report: {result.out / 'report.html'}",
+                err=True,
+            )
+        sys.exit(1 if result.failures else 0)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -50,7 +50,7 @@ class DaskExecutor:
         workers: int,
         scheduler: str | None = None,
         cluster_options: Mapping[str, Any] | None = None,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = 3.0,
     ) -> None:
         from distributed import Client, LocalCluster, as_completed
 

@@ -111,8 +111,11 @@ class Space:
                 raise ConfigError(f"grid: {name}: no values")
             checked = []
             for value in values:
-                # the strategy's own check: unknown names and wrong types are ConfigErrors
-                params = strategy_class.resolve_params({name: value})
+                # the strategy's own check of the type against the default's
+                try:
+                    params = strategy_class.resolve_params({name: value})
+                except ConfigError as exc:
+                    raise ConfigError(f"grid: {exc}") from None
                 checked.append(params[name])
             if len(set(map(repr, checked))) != len(checked):
                 raise ConfigError(f"grid: {name}: a value is repeated in {values!r}")
