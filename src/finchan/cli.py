@@ -138,14 +138,16 @@ def main(
 @click.option("--optuna", "optuna_trials", type=int, default=None, metavar="N",
               help="Optuna TPE search: N trials.")
 @click.option("--seed", type=int, default=None, help="Seed of the search (default: the config's).")
-@click.option("--walk-forward", "walk_forward", default=None, metavar="train=LEN,test=LEN[,anchored]",
+@click.option("--walk-forward", "walk_forward", default=None,
+              metavar="train=LEN,test=LEN[,anchored]",
               help="Walk-forward optimisation, e.g. train=6M,test=1M.")
 @click.option("--workers", type=int, default=None,
               help="Local Dask worker processes (default: one per CPU; 0: in this process).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Use this existing Dask scheduler instead of a local cluster.")
 @click.option("--out", default=None, metavar="DIR",
-              help="The sweep directory (default: WORK_DIR/sweeps/<Class>-<hash>); a rerun resumes.")
+              help="The sweep directory (default: WORK_DIR/sweeps/<Class>-<hash>); "
+              "a rerun resumes.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override a config key.")
 @click.option("-v", "--verbose", count=True, help="-vvv: tracebacks of errors.")

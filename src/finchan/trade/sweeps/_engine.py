@@ -87,7 +87,7 @@ class DaskExecutor:
         except BaseException:
             self.close()
             raise
-        self._tasks: dict[str, dict[str, Any]] = {}
+        self._tasks: dict[Any, dict[str, Any]] = {}
 
     def submit(self, task: dict[str, Any]) -> None:
         future = self._client.submit(run_task, task, self._data, pure=False)

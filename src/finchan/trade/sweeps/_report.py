@@ -159,7 +159,8 @@ def write_sweep_report(path: str | os.PathLike[str], result: SweepResult, space:
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Best: <b>{html.escape(best)}</b>; failures: {result.failures}. "
-        "The best combination's full report: <a href=\"best/report.html\">best/report.html</a>.</p>",
+        "The best combination's full report: "
+        '<a href="best/report.html">best/report.html</a>.</p>',
         _top(result, space),
         _heatmap(result, space),
         _distribution(result),

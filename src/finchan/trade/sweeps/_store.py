@@ -90,8 +90,10 @@ class ResultStore:
         return cursor.rowcount == 1
 
     def rows(self, stage: str | None = None, window: int | None = None) -> Iterator[dict[str, Any]]:
-        query = "SELECT key, stage, window, params, stats, error, times, equity, seconds FROM results"
-        where, args = [], []
+        query = ("SELECT key, stage, window, params, stats, error, times, equity, seconds "
+                 "FROM results")
+        where: list[str] = []
+        args: list[Any] = []
         if stage is not None:
             where.append("stage = ?")
             args.append(stage)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import itertools
 import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from finchan.errors import ConfigError
 from finchan.trade.sweeps._grid import Space, params_key
@@ -115,6 +116,7 @@ class SweepResult:
 def _strategy(spec: Any) -> tuple[type, str]:
     from finchan.trade.strategy import Strategy
 
+    cls: Any
     if isinstance(spec, type):
         cls = spec
     else:
@@ -329,14 +331,15 @@ def _run_optuna(executor: Any, store: ResultStore, space: Space, make_task: Any,
         storage: Any = optuna.storages.InMemoryStorage()
     else:
         storage = JournalStorage(JournalFileBackend(str(out / "optuna.journal")))
-    direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    direction: Literal["minimize", "maximize"] = (
+        "minimize" if metric in LOWER_IS_BETTER else "maximize")
     study = optuna.create_study(study_name="sweep", storage=storage, direction=direction,
                                 sampler=optuna.samplers.TPESampler(seed=seed),
                                 load_if_exists=True)
     distributions: dict[str, Any] = {}
     for name in space.names:
         values = space.values[name]
-        steps = {b - a for a, b in zip(values, values[1:])}
+        steps = {b - a for a, b in itertools.pairwise(values)}
         if (all(isinstance(v, int) and not isinstance(v, bool) for v in values)
                 and len(steps) == 1 and min(steps) > 0):
             distributions[name] = IntDistribution(values[0], values[-1], step=steps.pop())
@@ -381,9 +384,9 @@ def _run_optuna(executor: Any, store: ResultStore, space: Space, make_task: Any,
         asked = len(study.trials)
         while asked < trials or executor.pending():
             while asked < trials and executor.pending() < executor.slots:
-                trial = study.ask(distributions)
+                asking = study.ask(distributions)
                 asked += 1
-                start(trial.number, {n: trial.params[n] for n in space.names})
+                start(asking.number, {n: asking.params[n] for n in space.names})
                 if not executor.pending():
                     progress.advance(failures)
             if not executor.pending():
@@ -533,7 +536,9 @@ def sweep(
             raise ConfigError(f"--{name}: expected a positive number, got {value!r}")
     wf = parse_walk_forward(walk_forward) if walk_forward is not None else None
     if wf is not None and optuna is not None:
-        raise ConfigError("--walk-forward with --optuna is not supported: use the grid or --samples")
+        raise ConfigError(
+            "--walk-forward with --optuna is not supported: use the grid or --samples"
+        )
     if workers is not None and workers < 0:
         raise ConfigError(f"--workers: expected 0 or more, got {workers}")
     data = _materialise(data)

@@ -29,7 +29,7 @@ class WalkForward:
 
 @dataclass(frozen=True)
 class Window:
-    """One walk-forward window: train on [train_start, train_end), test on [test_start, test_end)."""
+    """One window: train on [train_start, train_end), test on [test_start, test_end)."""
 
     index: int
     train_start: Any
