@@ -113,14 +113,6 @@ def _sharpe_of(sums: np.ndarray, squares: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
-def _average_rank(values: np.ndarray, index: int) -> float:
-    """Rank (1 = lowest) of ``values[index]`` among ``values``, ties averaged."""
-    v = values[index]
-    below = int((values < v).sum())
-    equal = int((values == v).sum())
-    return below + (equal + 1) / 2.0
-
-
 def pbo_cscv(returns: Any, blocks: int = 16) -> dict[str, Any]:
     """Probability of backtest overfitting by combinatorially symmetric cross-validation.
 
@@ -155,14 +147,18 @@ def pbo_cscv(returns: Any, blocks: int = 16) -> dict[str, Any]:
     total_sum, total_sq = sums.sum(axis=0), squares.sum(axis=0)
     half = blocks // 2
     count = half * size
-    logits = []
-    for chosen in combinations(range(blocks), half):
-        idx = list(chosen)
-        in_sum, in_sq = sums[idx].sum(axis=0), squares[idx].sum(axis=0)
-        in_sharpe = _sharpe_of(in_sum, in_sq, count)
-        out_sharpe = _sharpe_of(total_sum - in_sum, total_sq - in_sq, count)
-        best = int(np.argmax(in_sharpe))
-        w = _average_rank(out_sharpe, best) / (n + 1)
-        logits.append(math.log(w / (1.0 - w)))
+    # every split at once: a (splits x blocks) 0/1 matrix picks each split's in-sample sums
+    chosen = np.zeros((math.comb(blocks, half), blocks))
+    for row, picked in enumerate(combinations(range(blocks), half)):
+        chosen[row, list(picked)] = 1.0
+    in_sum, in_sq = chosen @ sums, chosen @ squares
+    in_sharpe = _sharpe_of(in_sum, in_sq, count)
+    out_sharpe = _sharpe_of(total_sum - in_sum, total_sq - in_sq, count)
+    best = np.argmax(in_sharpe, axis=1)
+    best_out = out_sharpe[np.arange(len(best)), best][:, None]
+    # rank 1 = lowest out-of-sample Sharpe, ties averaged
+    ranks = (out_sharpe < best_out).sum(axis=1) + ((out_sharpe == best_out).sum(axis=1) + 1) / 2
+    w = ranks / (n + 1)
+    logits = np.log(w / (1.0 - w)).tolist()
     pbo = float(np.mean(np.asarray(logits) <= 0.0))
     return {"pbo": pbo, "logits": logits, "splits": len(logits), "blocks": blocks, "trials": n}
