@@ -83,7 +83,9 @@ class DaskExecutor:
             self.slots = 2 * threads
             # every worker gets the data now, once; tasks then refer to it by key
             (self._data,) = self._client.scatter([data], broadcast=True, hash=False)
-            self._done = as_completed(loop=self._client.loop)
+            # with_results: each result arrives with its future, no round trip per task
+            self._done = as_completed(loop=self._client.loop, with_results=True,
+                                      raise_errors=False)
         except BaseException:
             self.close()
             raise
@@ -98,16 +100,17 @@ class DaskExecutor:
         return len(self._tasks)
 
     def next_done(self) -> dict[str, Any]:
-        future = next(self._done)
+        future, result = next(self._done)
         task = self._tasks.pop(future.key)
-        try:
-            return future.result()
-        except Exception as exc:
+        if future.status == "error" or isinstance(result, BaseException):
             # KilledWorker: the task took down a worker more than the scheduler allows
+            exc = result if isinstance(result, BaseException) else future.exception()
             raise RunError(
                 f"sweep task {task['params_text']} failed on the cluster: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        row: dict[str, Any] = result
+        return row
 
     def close(self) -> None:
         try:
