@@ -156,9 +156,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     n = len(combos)
     rows: list[dict[str, Any]] = []
 
-    def row(engine: str, mode: str, seconds: float, runs: int, **more: Any) -> None:
+    def row(engine: str, mode: str, seconds: float, runs: int | None, **more: Any) -> None:
         rows.append({"engine": engine, "mode": mode, "bars": spec["bars"], "combinations": runs,
-                     "seconds": seconds, "ms_per_combination": 1000 * seconds / max(runs, 1),
+                     "seconds": seconds,
+                     "ms_per_combination": None if runs is None else 1000 * seconds / runs,
                      **more})
 
     _bare(bars.iloc[:500], combos[:2])  # imports and caches, untimed
@@ -177,7 +178,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     _sweep(bars.iloc[:500], {"fast": grid["fast"][:2], "slow": grid["slow"][:2]},
            scheduler=cluster.scheduler_address)
     row("dask", f"LocalCluster start ({WORKERS} workers) and warm-up, not in the sweep rows",
-        time.perf_counter() - t0, 0)
+        time.perf_counter() - t0, None)
     try:
         parallel, par_result = _sweep(bars, grid, scheduler=cluster.scheduler_address)
     finally:
