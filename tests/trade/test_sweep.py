@@ -125,9 +125,12 @@ _DRIVER = """
 import sys
 from finchan.trade import sweep
 from finchan.trade._synthetic import make_bars
-sweep("sweep_strategies:GatedSmaCross", {"SYN": make_bars(1500)},
-      {"fast": [3, 4, 5, 6], "slow": [20, 30]}, workers=0, out=sys.argv[1], cash=1e6,
-      params={"gate": sys.argv[2], "hold": "5/20"}, report=False)
+if __name__ == "__main__":
+    workers, port = int(sys.argv[3]), int(sys.argv[4])
+    sweep("sweep_strategies:GatedSmaCross", {"SYN": make_bars(1500)},
+          {"fast": [3, 4, 5, 6], "slow": [20, 30]}, workers=workers, out=sys.argv[1], cash=1e6,
+          params={"gate": sys.argv[2], "hold": "5/20"}, report=False,
+          cluster_options={"scheduler_port": port, "dashboard_address": f"127.0.0.1:{port + 1}"})
 """
 
 
@@ -139,19 +142,33 @@ def _stored(out: Path) -> int:
         return 0
 
 
+@pytest.mark.parametrize("workers", [0, 2])
 def test_driver_killed_with_sigkill_then_rerun_completes_each_combination_once(
-    tmp_path: Path,
+    tmp_path: Path, workers: int
 ) -> None:
+    import psutil
+
     gate, out = tmp_path / "gate", tmp_path / "out"
     gate.mkdir()
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(TEST_EXTS)}
-    command = [sys.executable, "-c", _DRIVER, str(out), str(gate)]
+    port = next(PORTS)
+    next(PORTS)
+    command = [sys.executable, str(driver), str(out), str(gate), str(workers), str(port)]
     first = subprocess.Popen(command, env=env)
     try:
         _wait_for(lambda: _started(gate)["5-20"] == 1, "the held combination to start")
-        assert _stored(out) == 4  # fast 3 and 4 are stored; 5/20 is held
+        if workers == 0:
+            assert _stored(out) == 4  # fast 3 and 4 are stored; 5/20 is held
+        else:  # the other worker goes on: everything but 5/20 gets stored
+            _wait_for(lambda: _stored(out) == 7, "the other combinations")
+        children = psutil.Process(first.pid).children(recursive=True)
         first.send_signal(signal.SIGKILL)
         assert first.wait(timeout=30) == -signal.SIGKILL
+        # the local cluster's worker processes do not outlive their driver
+        _wait_for(lambda: not [c for c in children if c.is_running()
+                               and c.status() != psutil.STATUS_ZOMBIE], "the workers to exit")
     finally:
         if first.poll() is None:
             first.kill()

@@ -10,7 +10,7 @@ from test_report import _assert_rendered_without_errors, _render, chromium  # no
 from finchan.trade import sweep
 from finchan.trade._synthetic import make_bars
 
-DIVS = ["finchan-sweep-heatmap", "finchan-sweep-distribution", "finchan-sweep-windows",
+DIVS = ["finchan-sweep-heatmap-1", "finchan-sweep-distribution", "finchan-sweep-windows",
         "finchan-sweep-oos-equity", "finchan-sweep-pbo"]
 
 
@@ -29,4 +29,4 @@ def test_the_walk_forward_sweep_report_renders_in_headless_chromium(
     assert (out / "best" / "report.html").exists()
     dom, stderr = _render(chromium, out / "report.html", tmp_path)
     parts = _assert_rendered_without_errors(dom, stderr, DIVS)
-    assert 'class="hm"' in parts["finchan-sweep-heatmap"]  # plotly's heatmap layer
+    assert 'class="hm"' in parts["finchan-sweep-heatmap-1"]  # plotly's heatmap layer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import os
 from pathlib import Path
@@ -40,15 +41,27 @@ def _num(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _heatmap(result: SweepResult, space: Space) -> str:
+#: at most this many heatmaps (one per pair of parameters)
+MAX_HEATMAPS = 6
+
+
+def _heatmaps(result: SweepResult, space: Space) -> str:
+    varied = [n for n in space.names if len(space.values[n]) > 1]
+    if len(varied) < 2 or result.table.empty:
+        return '<p class="note">Heatmap: needs two parameters with several values.</p>'
+    pairs = list(itertools.combinations(varied, 2))
+    parts = [_heatmap(result, space, x, y, i) for i, (x, y) in
+             enumerate(pairs[:MAX_HEATMAPS], 1)]
+    if len(pairs) > MAX_HEATMAPS:
+        parts.append(f'<p class="note">{len(pairs) - MAX_HEATMAPS} more pairs of parameters '
+                     "not drawn.</p>")
+    return "\n".join(parts)
+
+
+def _heatmap(result: SweepResult, space: Space, x_name: str, y_name: str, number: int) -> str:
     import plotly.graph_objects as go
 
-    table = result.table
-    numeric = [n for n in space.names if len(space.values[n]) > 1]
-    if len(numeric) < 2 or table.empty:
-        return "<p class=\"note\">Heatmap: needs two parameters with several values.</p>"
-    x_name, y_name = numeric[0], numeric[1]
-    frame = table
+    frame = result.table
     if "window" in frame.columns:
         frame = frame[frame["window"] == frame["window"].max()]
     for other in space.names:
@@ -68,7 +81,7 @@ def _heatmap(result: SweepResult, space: Space) -> str:
                       + (f" (at the best {others})" if others else ""),
                       xaxis_title=x_name, yaxis_title=y_name, xaxis_type="category",
                       yaxis_type="category")
-    return _fig(fig, "finchan-sweep-heatmap")
+    return _fig(fig, f"finchan-sweep-heatmap-{number}")
 
 
 def _distribution(result: SweepResult) -> str:
@@ -162,7 +175,7 @@ def write_sweep_report(path: str | os.PathLike[str], result: SweepResult, space:
         "The best combination's full report: "
         '<a href="best/report.html">best/report.html</a>.</p>',
         _top(result, space),
-        _heatmap(result, space),
+        _heatmaps(result, space),
         _distribution(result),
         _walk_forward(result),
         _overfitting(result),
