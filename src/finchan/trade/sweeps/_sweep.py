@@ -289,9 +289,11 @@ class _Progress:
 def _run_tasks(executor: Any, store: ResultStore, tasks: Iterable[dict[str, Any]],
                progress: _Progress, total: int) -> int:
     """Run the tasks not yet stored; each result is stored as it arrives. Returns failures."""
+    tasks = list(tasks)
     done = store.done_keys()
     todo = [t for t in tasks if t["key"] not in done]
-    failures = sum(1 for r in store.rows() if r["error"] is not None)
+    mine = {t["key"] for t in tasks}
+    failures = sum(1 for r in store.rows() if r["error"] is not None and r["key"] in mine)
     progress.start(total, total - len(todo))
     try:
         queue = iter(todo)
@@ -567,6 +569,11 @@ def sweep(
     from finchan.trade.sweeps._engine import DaskExecutor, SequentialExecutor
 
     executor: Any
+    if (workers != 0 or scheduler is not None) and cls.__module__ == "__main__":
+        raise ConfigError(
+            f"strategy {cls.__name__}: defined in __main__, which Dask workers cannot import; "
+            "move it to a module (or run with workers=0)"
+        )
     if workers == 0 and scheduler is None:
         executor = SequentialExecutor(data)
         strategy_ref: Any = cls  # in this process the class itself is fine
