@@ -54,3 +54,14 @@ class Hold(Strategy):
             self.done = True
             if self.params.side == 1:
                 self.buy(bar.symbol, self.params.qty)
+
+
+class Boom(Hold):
+    """:class:`Hold` that raises in ``on_bar`` when ``fail`` is 1."""
+
+    params: ClassVar[dict[str, Any]] = {**Hold.params, "fail": 0}
+
+    def on_bar(self, bar: Any) -> None:
+        if self.params.fail == 1:
+            raise RuntimeError("boom")
+        super().on_bar(bar)

@@ -302,6 +302,23 @@ def test_a_directory_holding_another_sweep_is_refused(tmp_path: Path) -> None:
               out=tmp_path, report=False)
 
 
+def test_a_strategy_that_raises_is_a_failed_row_naming_its_function(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = sweep("sweep_strategies:Boom", {"X": _hand_bars()}, {"fail": [0, 1], "side": [0, 1]},
+                   workers=0, metric="total_return", progress=True)
+    assert result.failures == 2
+    failed = result.table[result.table["error"].notna()]
+    assert list(failed["fail"]) == [1, 1]
+    assert failed["error"].str.match(
+        r"CallbackError: callback sweep_strategies.Boom.on_bar failed on event 'bar' at 2024-01-01T00:00:00\+00:00: "
+        r"RuntimeError: boom$").all()
+    assert failed["sharpe"].isna().all()
+    assert list(result.table["fail"][:2]) == [0, 0]  # failed rows sort last
+    err = capsys.readouterr().err
+    assert "4/4" in err and "failures 2" in err  # the progress bar's last state
+
+
 # --------------------------------------------------------------------------- CLI
 
 

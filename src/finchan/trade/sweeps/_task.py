@@ -34,6 +34,22 @@ def _sample(times: Any, values: Any) -> tuple[bytes, bytes]:
     )
 
 
+def _one_line(exc: BaseException) -> str:
+    """The error in one line, naming where the user's code raised it."""
+    from finchan.errors import FinchanError
+
+    text = f"{type(exc).__name__}: {exc}"
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    if not isinstance(root, FinchanError):  # finchan's own errors name the user's code already
+        frames = traceback.extract_tb(root.__traceback__)
+        if frames:
+            where = frames[-1]
+            text += f" (raised in {where.name}, {where.filename}:{where.lineno})"
+    return text.replace("\n", " ")
+
+
 def run_task(task: dict[str, Any], data: Any) -> dict[str, Any]:
     """Run ``task`` (strategy, params, backtest options, span) on ``data``.
 
@@ -68,9 +84,6 @@ def run_task(task: dict[str, Any], data: Any) -> dict[str, Any]:
         seconds = equity.index.asi8 / 1e9 if len(equity) else equity.to_numpy()
         row["times"], row["equity"] = _sample(seconds, equity.to_numpy())
     except Exception as exc:  # the user's strategy failed: record it, keep the sweep going
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        row["error"] = (
-            f"{type(exc).__name__}: {exc} (in {where.name}, {where.filename}:{where.lineno})"
-        ).replace("\n", " ")
+        row["error"] = _one_line(exc)
     row["seconds"] = time.perf_counter() - t0
     return row
