@@ -194,6 +194,8 @@ def sweep_command(
                 f"{summary['failures']} failed; best by {metric}: {best}; "
                 f"DSR {_fmt(summary['dsr'].get('dsr'))}, PBO {_fmt(summary['pbo'].get('pbo'))}"
                 + (f", WFE {_fmt(summary['wfe']['wfe'])}" if summary["wfe"] else "")
+                + (f" ({summary['wfe']['caveat']})"
+                   if summary["wfe"] and summary["wfe"]["caveat"] else "")
                 + f"; report: {result.out / 'report.html'}",
                 err=True,
             )
