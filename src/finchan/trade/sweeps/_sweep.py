@@ -371,6 +371,7 @@ def _run_optuna(executor: Any, store: ResultStore, space: Space, make_task: Any,
         task = make_task(combo)
         if task["key"] in stored:
             tell(number, stored[task["key"]])  # a repeated suggestion costs no backtest
+            progress.advance(failures)
         elif task["key"] in in_flight:
             in_flight[task["key"]].append(number)
         else:
@@ -389,8 +390,6 @@ def _run_optuna(executor: Any, store: ResultStore, space: Space, make_task: Any,
                 asking = study.ask(distributions)
                 asked += 1
                 start(asking.number, {n: asking.params[n] for n in space.names})
-                if not executor.pending():
-                    progress.advance(failures)
             if not executor.pending():
                 continue
             row = executor.next_done()
