@@ -112,15 +112,6 @@ def test_local_cluster_and_external_cluster_give_the_sequential_table(
     pd.testing.assert_frame_equal(external, sequential)
 
 
-def test_an_unreachable_scheduler_is_one_clear_error_before_anything_starts(
-    tmp_path: Path,
-) -> None:
-    with pytest.raises(ConfigError, match=r"^--scheduler tcp://127.0.0.1:18799: cannot reach"):
-        sweep("finchan.trade.examples:SmaCross", {"SYN": BARS}, GRID,
-              scheduler="tcp://127.0.0.1:18799", out=tmp_path / "out")
-    assert not (tmp_path / "out").exists()
-
-
 _DRIVER = """
 import sys
 from finchan.trade import sweep
