@@ -207,8 +207,11 @@ def test_a_worker_killed_during_a_task_is_retried_and_the_sweep_completes(
         driver.join(timeout=180)
     assert not driver.is_alive()
     assert "error" not in outcome, outcome.get("error")
-    assert _started(gate)["8-30"] == 2  # killed once, retried on a live worker
+    # killed once, then retried (Dask may also recompute results lost with the dead worker;
+    # the store keeps each combination once whatever ran twice)
+    assert _started(gate)["8-30"] >= 2
     table = outcome["result"].table
+    assert len(table) == len(sequential)
     pd.testing.assert_frame_equal(table[sequential.columns], sequential)
 
 
