@@ -33,8 +33,10 @@ __all__ = ["main", "run"]
 CASH = 1_000_000.0
 QTY = 100
 DEAD_BAND = 1e-9
-FULL = {"bars": 100_000, "fast": list(range(5, 41, 5)), "slow": list(range(50, 121, 10))}
-QUICK = {"bars": 3_000, "fast": list(range(5, 21, 5)), "slow": list(range(50, 81, 10))}
+FULL: dict[str, Any] = {"bars": 100_000, "fast": list(range(5, 41, 5)),
+                        "slow": list(range(50, 121, 10))}
+QUICK: dict[str, Any] = {"bars": 3_000, "fast": list(range(5, 21, 5)),
+                         "slow": list(range(50, 81, 10))}
 WORKERS = 2
 # loopback ports of the benchmark's own cluster
 _SCHEDULER_PORT = 18790
