@@ -15,6 +15,15 @@ __all__ = ["sweep_from_config"]
 _STRATEGY = "finchan.exts.strategy"
 _BROKER = "finchan.exts.sim_broker"
 _BARS = "finchan.exts.bars"
+
+
+def _options_of(exts: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """The options of extension ``name``, also when it is listed under a longer package
+    path ending the same way (``finchan.trade.exts.strategy``)."""
+    if name in exts:
+        return exts[name]
+    tail = "." + name.split(".", 1)[1]
+    return next((v for k, v in exts.items() if k.endswith(tail)), {})
 _FEED_OPTIONS = ("symbols", "symbol_column", "columns", "timezone", "timeframe", "start", "end")
 
 
@@ -58,7 +67,7 @@ def sweep_from_config(
 
     config = load_config(config_path, overrides, run_mode="backtrack")
     exts = {k: dict(v or {}) for k, v in config.ext_options("backtrack").items()}
-    strategy_options = exts.get(_STRATEGY)
+    strategy_options = _options_of(exts, _STRATEGY)
     if not strategy_options or "class" not in strategy_options:
         raise ConfigError(f"{config_path}: no strategy: set backtest_exts.{_STRATEGY}.class")
     grid: dict[str, Any] = {}
@@ -73,8 +82,8 @@ def sweep_from_config(
         resolved = str(config.resolve_path(path))
         if resolved not in sys.path:
             sys.path.insert(0, resolved)
-    data, data_options = _data(config, exts.get(_BARS, {}))
-    broker = exts.get(_BROKER, {})
+    data, data_options = _data(config, _options_of(exts, _BARS))
+    broker = _options_of(exts, _BROKER)
     out = kwargs.pop("out", None)
     if out is None:
         # the same command line gets the same directory, so running it again resumes
