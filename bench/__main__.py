@@ -5,8 +5,8 @@
     python -m bench --quick --output x.md # ... and writes x.md
     python -m bench --only sma_cross memory
 
-Benchmarks: ``dispatch``, ``sma_cross``, ``memory``, ``startup`` and
-``kvstore`` (when ``bench/kvstore.py`` has ``run()``); each module's
+Benchmarks: ``dispatch``, ``sma_cross``, ``memory``, ``startup``,
+``kvstore`` (when ``bench/kvstore.py`` has ``run()``) and ``sweep``; each module's
 ``run(quick) -> list[dict]`` gives the rows. Every target gets a PASS/FAIL
 mark; quick figures are indicative only (small data, one run).
 
@@ -133,6 +133,32 @@ def _kvstore_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
     return targets, []
 
 
+def _sweep_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
+    by_mode = {row["engine"] + ": " + row["mode"]: row for row in rows}
+    parallel = next(row for row in rows if "Dask workers" in row["mode"])
+    sequential = next(row for row in rows if row["mode"] == "sweep, in process")
+    n = f"{parallel['combinations']} combinations, {parallel['bars']:,} bars"
+    targets: list[Target] = [
+        (f"{n}: 2 workers >= 1.8x in process", f"{parallel['speedup']:.2f}x",
+         parallel["speedup"] >= 1.8),
+        (f"{n}: overhead per task < 20 ms (2 workers)", f"{parallel['overhead_ms']:.1f} ms",
+         parallel["overhead_ms"] < 20.0),
+        (f"{n}: overhead per task < 20 ms (in process)", f"{sequential['overhead_ms']:.1f} ms",
+         sequential["overhead_ms"] < 20.0),
+    ]
+    for peer in ("backtesting.py", "backtrader"):
+        row = next((r for r in rows if r["engine"] == peer), None)
+        targets.append((f"{n}: finchan 2 workers faster than {peer}",
+                        "not installed" if row is None
+                        else f"{row['seconds'] / parallel['seconds']:.2f}x",
+                        None if row is None else parallel["seconds"] < row["seconds"]))
+    checks = [(f"{n}: the 2-worker table equals the in-process table",
+               bool(parallel["same_table"]))]
+    checks += [(f"{what}: ran every combination", row["combinations"] == sequential["combinations"])
+               for what, row in by_mode.items() if row["combinations"]]
+    return targets, checks
+
+
 def _no_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
     return [], []
 
@@ -167,6 +193,14 @@ BENCHMARKS: dict[str, tuple[str, _Judge, list[_Column] | None]] = {
         ("ratio", "x python -c pass", ".2f"),
     ]),
     "kvstore": ("Key-value stores: operations per second", _kvstore_targets, None),
+    "sweep": ("Parameter sweep: SMA cross combinations, in process, on Dask, beside peers",
+              _sweep_targets, [
+        ("engine", "engine", ""), ("mode", "mode", ""), ("bars", "bars", ""),
+        ("combinations", "combinations", ""), ("seconds", "seconds", ".2f"),
+        ("ms_per_combination", "ms / combination", ".1f"),
+        ("overhead_ms", "overhead ms / task", ".1f"), ("speedup", "speed-up", ".2f"),
+        ("same_table", "same table", ""),
+    ]),
 }
 
 

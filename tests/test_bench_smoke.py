@@ -18,6 +18,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTIONS = ["dispatch", "sma_cross", "memory", "startup"]
 if (ROOT / "bench" / "kvstore.py").exists():
     SECTIONS.append("kvstore")
+SECTIONS.append("sweep")
 
 
 class QuickRun:
@@ -87,3 +88,14 @@ def test_quick_bench_marks_every_target_pass_or_fail(quick_run: QuickRun) -> Non
     assert len(marks) >= 3 + 2 + 2  # dispatch, sma_cross, memory
     assert set(marks) <= {"PASS", "FAIL", "n/a"}
     assert "- report only, no target" in quick_run.section("startup")
+
+
+def test_quick_bench_sweep_runs_every_way_and_the_tables_agree(quick_run: QuickRun) -> None:
+    rows = quick_run.table("sweep")
+    assert [row["engine"] for row in rows] == ["finchan", "finchan", "dask", "finchan",
+                                               "backtesting.py", "backtrader"]
+    assert [row["combinations"] for row in rows] == ["16", "16", "", "16", "16", "16"]
+    assert rows[3]["same table"] == "yes"
+    section = quick_run.section("sweep")
+    assert "Correctness: all checks passed (6)." in section
+    assert re.search(r"- \*\*(PASS|FAIL)\*\* 16 combinations, 3,000 bars: 2 workers >= 1.8x", section)

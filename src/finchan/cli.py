@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -28,7 +28,7 @@ __all__ = ["main"]
 _TRACEBACK_VERBOSITY = 3
 
 
-def _fail(message: str, code: int, verbose: int, exc: BaseException | None = None) -> None:
+def _fail(message: str, code: int, verbose: int, exc: BaseException | None = None) -> NoReturn:
     from finchan._secrets import mask_secrets
 
     if exc is not None and verbose >= _TRACEBACK_VERBOSITY:
@@ -44,7 +44,12 @@ def _format_ts(ts: float | None, tz: Any) -> str:
     return "-" if ts is None else from_timestamp(ts, tz).isoformat(sep=" ")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    invoke_without_command=True,
+    # ``finchan -c PATH`` runs a system; ``finchan publish|status|replay|sweep ...`` are subcommands
+    subcommand_metavar="[publish|status|replay|sweep ...]",
+)
 @click.option(
     "-c",
     "--config",
@@ -304,3 +309,81 @@ def status_command(live_dir: str, verbose: int) -> None:
 
     for line in _run_subcommand(verbose, work):
         click.echo(line)
+
+
+@main.command("sweep", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config_path", metavar="PATH", required=True,
+              help="The backtest config (strategy, data, broker) to sweep.")
+@click.option("--grid", "grid", multiple=True, metavar="NAME=VALUES",
+              help="A parameter and its values: fast=5,10,20 or slow=20:60:10 (stop included).")
+@click.option("--metric", default="sharpe", show_default=True, help="The statistic to rank by.")
+@click.option("--samples", type=int, default=None, help="Random search: this many combinations.")
+@click.option("--optuna", "optuna_trials", type=int, default=None, metavar="N",
+              help="Optuna TPE search: N trials.")
+@click.option("--seed", type=int, default=None, help="Seed of the search (default: the config's).")
+@click.option("--walk-forward", "walk_forward", default=None,
+              metavar="train=LEN,test=LEN[,anchored]",
+              help="Walk-forward optimisation, e.g. train=6M,test=1M.")
+@click.option("--workers", type=int, default=None,
+              help="Local Dask worker processes (default: one per CPU; 0: in this process).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Use this existing Dask scheduler instead of a local cluster.")
+@click.option("--out", default=None, metavar="DIR",
+              help="The sweep directory (default: WORK_DIR/sweeps/<Class>-<hash>); "
+              "a rerun resumes.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a config key.")
+@click.option("-v", "--verbose", count=True, help="-vvv: tracebacks of errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def sweep_command(
+    config_path: str,
+    grid: tuple[str, ...],
+    metric: str,
+    samples: int | None,
+    optuna_trials: int | None,
+    seed: int | None,
+    walk_forward: str | None,
+    workers: int | None,
+    scheduler: str | None,
+    out: str | None,
+    overrides: tuple[str, ...],
+    verbose: int,
+    quiet: bool,
+) -> None:
+    """Backtest every combination of --grid (or a sample, or Optuna trials) on Dask."""
+    from finchan.errors import FinchanError
+
+    try:
+        from finchan.trade.sweeps._cli import sweep_from_config
+
+        result = sweep_from_config(
+            config_path, overrides, grid, metric=metric, samples=samples, optuna=optuna_trials,
+            seed=seed, walk_forward=walk_forward, workers=workers, scheduler=scheduler,
+            out=out, progress=not quiet and sys.stderr.isatty(),
+        )
+    except FinchanError as exc:
+        _fail(str(exc), exc.exit_code, verbose, exc)
+    except KeyboardInterrupt as exc:
+        _fail("interrupted: run the same command again to resume", 130, verbose, exc)
+    except Exception as exc:
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with -vvv for the traceback)",
+              1, verbose, exc)
+    else:
+        if not quiet:
+            summary = result.summary()
+            best = ", ".join(f"{k}={v}" for k, v in summary["best_params"].items())
+            click.echo(
+                f"finchan: sweep done: {summary['combinations']} results, "
+                f"{summary['failures']} failed; best by {metric}: {best}; "
+                f"DSR {_fmt(summary['dsr'].get('dsr'))}, PBO {_fmt(summary['pbo'].get('pbo'))}"
+                + (f", WFE {_fmt(summary['wfe']['wfe'])}" if summary["wfe"] else "")
+                + (f" ({summary['wfe']['caveat']})"
+                   if summary["wfe"] and summary["wfe"]["caveat"] else "")
+                + f"; report: {result.out / 'report.html'}",
+                err=True,
+            )
+        sys.exit(1 if result.failures else 0)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

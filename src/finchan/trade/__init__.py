@@ -32,6 +32,7 @@ __all__ = [
     "backtest",
     "compute_stats",
     "load_bars",
+    "sweep",
 ]
 
 _WHERE = {
@@ -52,6 +53,7 @@ _WHERE = {
     "Strategy": "finchan.trade.strategy",
     "backtest": "finchan.trade.api",
     "compute_stats": "finchan.trade.stats",
+    "sweep": "finchan.trade.sweeps",
 }
 
 

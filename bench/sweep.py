@@ -1,0 +1,213 @@
+"""Parameter sweeps: 64 SMA-cross combinations, in one process, on 2 Dask workers, and the peers.
+
+On the reference bars (``make_bars(100_000)``), the 64 combinations
+``fast`` in 5:40:5 and ``slow`` in 50:120:10 are run:
+
+- ``finchan bare``: ``finchan.trade.backtest`` called 64 times in a loop (no sweep);
+- ``finchan sweep, in process``: ``sweep(..., workers=0)``;
+- ``finchan sweep, 2 workers``: ``sweep(..., scheduler=...)`` on a Dask
+  LocalCluster of 2 single-threaded worker processes started beforehand
+  (cluster start-up is reported on its own row, not in the sweep's time);
+- ``backtesting.py Backtest.optimize`` (its own process pool) and
+  ``backtrader optstrategy`` (``maxcpus=2``) on the same 64 combinations.
+
+Per-task overhead = (sweep time x workers - bare time) / 64: what a task
+costs beyond its backtest (statistics, equity sampling, storage, Dask).
+
+    python -m bench.sweep [--quick]
+
+``--quick``: 3,000 bars and 16 combinations (fast 5:20:5, slow 50:80:10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from typing import Any
+
+__all__ = ["main", "run"]
+
+CASH = 1_000_000.0
+QTY = 100
+DEAD_BAND = 1e-9
+FULL: dict[str, Any] = {"bars": 100_000, "fast": list(range(5, 41, 5)),
+                        "slow": list(range(50, 121, 10))}
+QUICK: dict[str, Any] = {"bars": 3_000, "fast": list(range(5, 21, 5)),
+                         "slow": list(range(50, 81, 10))}
+WORKERS = 2
+# loopback ports of the benchmark's own cluster
+_SCHEDULER_PORT = 18790
+
+
+def _bare(bars: Any, combos: list[tuple[int, int]]) -> float:
+    from finchan.trade import backtest
+    from finchan.trade.examples import SmaCross
+
+    t0 = time.perf_counter()
+    for fast, slow in combos:
+        backtest(SmaCross, {"SYN": bars}, cash=CASH, params={"fast": fast, "slow": slow},
+                 report=False, record_prices=False)
+    return time.perf_counter() - t0
+
+
+def _sweep(bars: Any, grid: dict[str, list[int]], **kwargs: Any) -> tuple[float, Any]:
+    from finchan.trade import sweep
+
+    t0 = time.perf_counter()
+    result = sweep("finchan.trade.examples:SmaCross", {"SYN": bars}, grid, cash=CASH,
+                   record_prices=False, **kwargs)
+    return time.perf_counter() - t0, result
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def _backtrader_class() -> Any:
+    import backtrader as bt
+
+    class BtSmaCross(bt.Strategy):
+        params = (("fast", 10), ("slow", 30), ("qty", QTY))
+
+        def __init__(self) -> None:
+            self.fast = bt.indicators.SMA(self.data.close, period=self.p.fast)
+            self.slow = bt.indicators.SMA(self.data.close, period=self.p.slow)
+            self.last_sign = 0
+
+        def next(self) -> None:
+            diff = self.fast[0] - self.slow[0]
+            sign = 1 if diff > DEAD_BAND else -1 if diff < -DEAD_BAND else 0
+            if sign == 0 or sign == self.last_sign:
+                return
+            last, self.last_sign = self.last_sign, sign
+            if last == 0:
+                return
+            held = self.position.size
+            if sign > 0 and held == 0:
+                self.buy(size=self.p.qty)
+            elif sign < 0 and held > 0:
+                self.sell(size=held)
+
+    return _publish(BtSmaCross, "BtSmaCross")
+
+
+def _publish(cls: Any, name: str) -> Any:
+    """The peers' optimisers pickle the strategy class for their worker processes:
+    it must be reachable by name, so it becomes an attribute of this module."""
+    cls.__qualname__ = cls.__name__ = name
+    cls.__module__ = __name__
+    globals()[name] = cls
+    return cls
+
+
+def _backtrader(bars: Any, grid: dict[str, list[int]]) -> tuple[float, int]:
+    import backtrader as bt
+    import pandas as pd
+
+    frame = bars.copy()
+    frame.index = pd.to_datetime(frame.pop("datetime"))
+    strategy = _backtrader_class()
+    t0 = time.perf_counter()
+    cerebro = bt.Cerebro(stdstats=False, optreturn=True, maxcpus=WORKERS)
+    cerebro.broker.setcash(CASH)
+    cerebro.adddata(bt.feeds.PandasData(dataname=frame, openinterest=None))
+    cerebro.optstrategy(strategy, fast=grid["fast"], slow=grid["slow"])
+    runs = cerebro.run()
+    return time.perf_counter() - t0, len(runs)
+
+
+def _backtesting(bars: Any, grid: dict[str, list[int]]) -> tuple[float, int]:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # its progress bars would flood the output
+    import backtesting
+    import pandas as pd
+
+    from bench.sma_cross import _backtesting_strategy
+
+    frame = bars.copy()
+    frame.index = pd.to_datetime(frame.pop("datetime"))
+    frame.columns = ["Open", "High", "Low", "Close", "Volume"]
+    strategy = _publish(_backtesting_strategy(), "BtpSmaCross")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        engine = backtesting.Backtest(frame, strategy, cash=CASH, commission=0.0,
+                                      trade_on_close=False, exclusive_orders=False)
+        _, heatmap = engine.optimize(fast=grid["fast"], slow=grid["slow"],
+                                     maximize="Sharpe Ratio", return_heatmap=True)
+        elapsed = time.perf_counter() - t0
+    return elapsed, len(heatmap)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Rows: one per way of running the combinations (see the module docstring)."""
+    import importlib.util
+
+    from distributed import Client, LocalCluster
+
+    from finchan.trade._synthetic import make_bars
+
+    spec = QUICK if quick else FULL
+    bars = make_bars(spec["bars"])
+    grid = {"fast": spec["fast"], "slow": spec["slow"]}
+    combos = [(f, s) for f in grid["fast"] for s in grid["slow"]]
+    n = len(combos)
+    rows: list[dict[str, Any]] = []
+
+    def row(engine: str, mode: str, seconds: float, runs: int | None, **more: Any) -> None:
+        rows.append({"engine": engine, "mode": mode, "bars": spec["bars"], "combinations": runs,
+                     "seconds": seconds,
+                     "ms_per_combination": None if runs is None else 1000 * seconds / runs,
+                     **more})
+
+    _bare(bars.iloc[:500], combos[:2])  # imports and caches, untimed
+    bare = _bare(bars, combos)
+    row("finchan", "bare backtest() loop", bare, n)
+    sequential, seq_result = _sweep(bars, grid, workers=0)
+    row("finchan", "sweep, in process", sequential, len(seq_result.table),
+        overhead_ms=1000 * (sequential - bare) / n)
+    t0 = time.perf_counter()
+    cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", scheduler_port=_SCHEDULER_PORT,
+                           dashboard_address=f"127.0.0.1:{_SCHEDULER_PORT + 1}")
+    client = Client(cluster)
+    client.wait_for_workers(WORKERS)
+    # a running cluster has imported finchan already: a small sweep does that, untimed
+    _sweep(bars.iloc[:500], {"fast": grid["fast"][:2], "slow": grid["slow"][:2]},
+           scheduler=cluster.scheduler_address)
+    row("dask", f"LocalCluster start ({WORKERS} workers) and warm-up, not in the sweep rows",
+        time.perf_counter() - t0, None)
+    try:
+        parallel, par_result = _sweep(bars, grid, scheduler=cluster.scheduler_address)
+    finally:
+        client.close()
+        cluster.close()
+    row("finchan", f"sweep, {WORKERS} Dask workers", parallel, len(par_result.table),
+        overhead_ms=1000 * (parallel * WORKERS - bare) / n, speedup=sequential / parallel,
+        same_table=bool(par_result.table.equals(seq_result.table)))
+    if importlib.util.find_spec("backtesting") is not None:
+        seconds, runs = _backtesting(bars, grid)
+        row("backtesting.py", "Backtest.optimize (process pool)", seconds, runs)
+    if importlib.util.find_spec("backtrader") is not None:
+        seconds, runs = _backtrader(bars, grid)
+        row("backtrader", f"optstrategy, maxcpus={WORKERS}", seconds, runs)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sweep", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="3,000 bars, 16 combinations")
+    args = parser.parse_args(argv)
+    for item in run(args.quick):
+        print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in item.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    sys.exit(main())
