@@ -306,7 +306,7 @@ def test_a_strategy_that_raises_is_a_failed_row_naming_its_function(
     assert list(failed["fail"]) == [1, 1]
     assert failed["error"].str.match(
         r"CallbackError: callback sweep_strategies.Boom.on_bar failed on event 'bar' at 2024-01-01T00:00:00\+00:00: "
-        r"RuntimeError: boom$").all()
+        r"RuntimeError: boom \(raised in on_bar, .*sweep_strategies\.py:\d+\)$").all()
     assert failed["sharpe"].isna().all()
     assert list(result.table["fail"][:2]) == [0, 0]  # failed rows sort last
     err = capsys.readouterr().err
