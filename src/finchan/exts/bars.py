@@ -18,6 +18,8 @@ Options (all optional but one of ``files``, ``file`` or ``synthetic``)::
       end: 2020-12-31 23:59      # ... to (inclusive)
       chunk_size: 100000
       format: csv                # for files whose suffix says neither csv nor parquet
+      resample: [1h, 1D]         # also deliver these timeframes' bars ("bar.1h", "bar.1D")
+      session_end: "16:00"       # local time a trading day ends (default midnight)
       # synthetic: {n: 100000, symbol: SYN, seed: 42, start: 2020-01-01}
 
 Relative paths are read from the directory of the config file (or the
@@ -44,7 +46,16 @@ ext_name = "finchan.exts.bars"
 required_exts: list[str] = []
 
 _FEED_OPTIONS = ("symbols", "symbol_column", "columns", "timezone", "timeframe", "start", "end")
-_OPTIONS = ("file", "files", "synthetic", "chunk_size", "format", *_FEED_OPTIONS)
+_RESAMPLE_OPTIONS = ("resample", "session_end")
+_OPTIONS = (
+    "file",
+    "files",
+    "synthetic",
+    "chunk_size",
+    "format",
+    *_FEED_OPTIONS,
+    *_RESAMPLE_OPTIONS,
+)
 _SYNTHETIC_OPTIONS = ("n", "symbol", "seed", "start")
 
 
@@ -71,6 +82,9 @@ def make_feed(env: Env | None, options: Mapping[str, Any]) -> BarFeed:
         kwargs["chunk_size"] = options["chunk_size"]
     if "format" in options:
         kwargs["file_format"] = options["format"]
+    for key in _RESAMPLE_OPTIONS:
+        if options.get(key) is not None:
+            kwargs[key] = options[key]
     if synthetic is not None:
         if "symbols" in kwargs:
             raise ConfigError(f"{ext_name}: symbols: name the synthetic symbol in synthetic.symbol")

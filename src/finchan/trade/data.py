@@ -918,6 +918,12 @@ class BarFeed(AbsEventSource):
         rows read and converted at once per input.
     file_format:
         ``"csv"`` or ``"parquet"`` for files whose suffix says neither.
+    resample:
+        higher timeframes (``["1h", "1D"]``) whose bars the feed also
+        delivers, as ``"bar.<timeframe>"`` events (see :mod:`finchan.trade.resample`).
+    session_end:
+        local time (in ``timezone``) at which a trading day ends, ``"16:00"``;
+        default midnight. Days of resampled bars end there.
 
     Notes
     -----
@@ -954,6 +960,8 @@ class BarFeed(AbsEventSource):
         end: Any = None,
         chunk_size: int = 100_000,
         file_format: str | None = None,
+        resample: Sequence[str] | None = None,
+        session_end: Any = None,
     ) -> None:
         self.env = env
         #: bar length as given (``"1min"``) and in seconds
@@ -977,6 +985,15 @@ class BarFeed(AbsEventSource):
         # the bars last returned by events_until, for bars_at
         self._window: list[Bar] = []
         self.exhausted = False
+        # the higher timeframes delivered beside the base bars (None: none, no cost)
+        self._resampler: Any = None
+        self._session_end = session_end
+        if resample:
+            self.add_timeframes(resample)
+        elif session_end is not None:
+            from finchan.trade.resample import _session_seconds
+
+            _session_seconds(session_end)  # a bad value fails here, not at the first resample
 
     @property
     def name(self) -> str:
@@ -1001,6 +1018,32 @@ class BarFeed(AbsEventSource):
                     found.update(dict.fromkeys(stream.scan_symbols()))
             self._symbols = list(found)
         return list(self._symbols)
+
+    @property
+    def timeframes(self) -> list[str]:
+        """The higher timeframes the feed resamples to, shortest first."""
+        return self._resampler.labels if self._resampler is not None else []
+
+    def add_timeframes(self, timeframes: Sequence[str]) -> None:
+        """Also deliver the bars of ``timeframes`` (``["1D"]``), before the run starts.
+
+        Each completed bar is a :class:`~finchan.trade.resample.ResampledBar`
+        event named ``"bar.<timeframe>"``, after the base bar that completes it.
+        """
+        from finchan.trade.resample import Resampler
+
+        if isinstance(timeframes, str):
+            timeframes = [timeframes]
+        if self._resampler is None:
+            self._resampler = Resampler(
+                self.env,
+                timeframes,
+                self.timeframe_seconds,
+                self._opts.tz,
+                self._session_end,
+            )
+        else:
+            self._resampler.add(timeframes)
 
     def start(self) -> None:
         """Note the run's start: bars before the dispatcher's ``start_dt`` are skipped."""
@@ -1032,6 +1075,9 @@ class BarFeed(AbsEventSource):
         if all(cursor.done for cursor in self._cursors):
             self.exhausted = True
         self._window = out
+        if self._resampler is not None:
+            # the window keeps the base bars only: bars_at serves the broker
+            return self._resampler.process(out, self.exhausted)
         return out
 
     def bars_at(self, ts: float) -> list[Bar]:
