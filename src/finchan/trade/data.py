@@ -1041,6 +1041,7 @@ class BarFeed(AbsEventSource):
                 self.timeframe_seconds,
                 self._opts.tz,
                 self._session_end,
+                [stream.inp.symbol for stream in self._streams if stream.inp.symbol is not None],
             )
         else:
             self._resampler.add(timeframes)

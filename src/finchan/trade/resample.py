@@ -18,12 +18,13 @@ with their close time (finchan stamps a bar with its open time):
   trading day, as in futures calendars. A week is the ISO week (Monday to
   Sunday) of its trading days.
 - **When a bar is delivered.** A period is complete, and its bar delivered,
-  at the base bar whose close reaches the period's end (the 15:59 bar of a
-  16:00 session completes its hour and its day); when that bar is missing
-  (a gap, an early close, a weekend), at the symbol's first base bar of a
-  later period, which proves the period over. The last open periods are
-  delivered when the feed is exhausted. A week ends on Sunday's session
-  end, so for exchange hours it is delivered with the next Monday's first bar.
+  when the run's clock reaches the period's end: at the first base bar, of
+  any symbol, whose close time reaches it (the 15:59 bar of a 16:00 session
+  completes its hour and its day, for every symbol, also one whose last
+  minutes are missing). Without such a bar (an early close, a gap over the
+  whole end), at the first base bar after it. The last open periods are
+  delivered when the feed is exhausted. A week ends on Sunday's session end,
+  so for exchange hours it is delivered with the next Monday's first bar.
 - **Order.** A resampled bar comes after every base bar of the time it is
   delivered at (so after the base bar that completes it); several of one
   time come by timeframe, shortest first, then in the order their symbols'
@@ -54,6 +55,7 @@ from finchan.trade.bar import BAR_EVENT, Bar, _orphan_ids
 __all__ = ["ResampledBar", "Resampler", "Timeframe", "parse_timeframe", "resampled_event"]
 
 _DAY = 86_400
+_INF = float("inf")
 _TF = re.compile(r"^\s*(\d+)\s*(min|h|D|W)\s*$")
 
 
@@ -161,6 +163,7 @@ class _Open:
     __slots__ = ("close", "end", "high", "key", "low", "open", "seq", "start", "symbol", "volume")
 
     def __init__(self, key: float, end: float, bar: Bar, seq: int) -> None:
+        # seq: the symbol's rank, which orders bars delivered together
         self.key = key
         self.symbol = bar.symbol
         self.end = end  # local seconds of the period's end
@@ -188,6 +191,9 @@ class Resampler:
         the feed's time zone: days and weeks are its local days and weeks.
     session_end:
         local time at which a trading day ends (``"16:00"``); None: midnight.
+    symbols:
+        the feed's symbols in input order: bars of one timeframe delivered at
+        one time come in this order (other symbols after, as first seen).
     """
 
     def __init__(
@@ -197,6 +203,7 @@ class Resampler:
         base_seconds: float,
         tz: _dt.tzinfo,
         session_end: Any = None,
+        symbols: Sequence[str] = (),
     ) -> None:
         self.env = env
         self.tz = tz
@@ -206,7 +213,8 @@ class Resampler:
         self.timeframes: list[Timeframe] = []
         # per timeframe: symbol -> the period being built
         self._open: list[dict[str, _Open]] = []
-        self._seq = 0
+        self._next_end: list[float] = []
+        self._rank = {symbol: rank for rank, symbol in enumerate(symbols)}
         self._last_ts: float | None = None
         self.add(timeframes)
 
@@ -238,6 +246,8 @@ class Resampler:
             self.timeframes.append(tf)
         self.timeframes.sort(key=lambda tf: tf.seconds)
         self._open = [{} for _ in self.timeframes]
+        # per timeframe: the earliest end of its open periods (local seconds)
+        self._next_end = [_INF for _ in self.timeframes]
 
     # -- period keys, a window at a time ------------------------------------------------------
 
@@ -287,40 +297,54 @@ class Resampler:
             tables = []
             for tf in self.timeframes:
                 key, end = self._keys(close, tf)
-                tables.append((key.tolist(), end.tolist(), (close == end).tolist()))
-            self._walk(bars, tables, out)
+                tables.append((key.tolist(), end.tolist()))
+            self._walk(bars, close.tolist(), tables, out)
         if final:
             self._flush(out)
         return out
 
     def _walk(
-        self, bars: Sequence[Bar], tables: list[tuple[list, list, list]], out: list[Bar]
+        self,
+        bars: Sequence[Bar],
+        closes: list[float],
+        tables: list[tuple[list, list]],
+        out: list[Bar],
     ) -> None:
         pending: list[tuple[int, int, _Open]] = []
         opens = self._open
+        next_end = self._next_end
         levels = list(zip(range(len(tables)), opens, tables))
         now = bars[0].timestamp
+        clock = closes[0]
         append = out.append
-        seq = self._seq
+        ranks = self._rank
         for i, bar in enumerate(bars):
             ts = bar.timestamp
             if ts != now:
-                if pending:
-                    self._deliver(pending, now, out)
+                self._close_until(clock, pending, now, out)
                 now = ts
+                clock = closes[i]
             append(bar)
             symbol = bar.symbol
-            for rank, states, (keys, ends, edges) in levels:
+            for rank, states, (keys, ends) in levels:
                 key = keys[i]
                 state = states.get(symbol)
                 if state is None:
-                    seq += 1
-                    state = states[symbol] = _Open(key, ends[i], bar, seq)
+                    seq = ranks.get(symbol)
+                    if seq is None:
+                        seq = ranks[symbol] = len(ranks)
+                    end = ends[i]
+                    state = states[symbol] = _Open(key, end, bar, seq)
+                    if end < next_end[rank]:
+                        next_end[rank] = end
                 elif state.key != key:
-                    # the symbol's first bar of a later period: the open one is over
+                    # the symbol's first bar of a later period: the open one is
+                    # over (and ended by the clock, see _close_until)
                     pending.append((rank, state.seq, state))
-                    seq += 1
-                    state = states[symbol] = _Open(key, ends[i], bar, seq)
+                    end = ends[i]
+                    state = states[symbol] = _Open(key, end, bar, state.seq)
+                    if end < next_end[rank]:
+                        next_end[rank] = end
                 else:
                     if bar.high > state.high:
                         state.high = bar.high
@@ -328,14 +352,32 @@ class Resampler:
                         state.low = bar.low
                     state.close = bar.close
                     state.volume += bar.volume
-                if edges[i]:
-                    # its close reaches the period's end: complete now
+        self._last_ts = now
+        self._close_until(clock, pending, now, out)
+
+    def _close_until(
+        self, clock: float, pending: list[tuple[int, int, _Open]], ts: float, out: list[Bar]
+    ) -> None:
+        """Deliver, at ``ts``, ``pending`` and the periods of every symbol ended by ``clock``.
+
+        ``clock`` is the close time (local) of the base bars at ``ts``: the
+        run's time has reached the end of every period ending at or before it,
+        whether or not their symbol has a bar now (backtrader's rule too).
+        """
+        next_end = self._next_end
+        for rank, states in enumerate(self._open):
+            if clock < next_end[rank]:
+                continue
+            earliest = _INF
+            for symbol, state in list(states.items()):
+                if state.end <= clock:
                     pending.append((rank, state.seq, state))
                     del states[symbol]
-        self._seq = seq
-        self._last_ts = now
+                elif state.end < earliest:
+                    earliest = state.end
+            next_end[rank] = earliest
         if pending:
-            self._deliver(pending, now, out)
+            self._deliver(pending, ts, out)
 
     def _flush(self, out: list[Bar]) -> None:
         if self._last_ts is None:
@@ -347,6 +389,7 @@ class Resampler:
         ]
         for states in self._open:
             states.clear()
+        self._next_end = [_INF for _ in self.timeframes]
         if pending:
             self._deliver(pending, self._last_ts, out)
 
