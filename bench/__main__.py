@@ -6,7 +6,7 @@
     python -m bench --only sma_cross memory
 
 Benchmarks: ``dispatch``, ``sma_cross``, ``memory``, ``startup`` and
-``kvstore`` (when ``bench/kvstore.py`` has ``run()``); each module's
+``kvstore`` (when ``bench/kvstore.py`` has ``run()``), ``resample``; each module's
 ``run(quick) -> list[dict]`` gives the rows. Every target gets a PASS/FAIL
 mark; quick figures are indicative only (small data, one run).
 
@@ -133,6 +133,13 @@ def _kvstore_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
     return targets, []
 
 
+def _resample_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
+    # no speed target of its own: the figures are reported beside backtrader's
+    checks = [(f"{row['bars']:,} bars, {row['case']}: {row['engine']} fills equal finchan's",
+               bool(row["same_fills"])) for row in rows if row["engine"] != "finchan"]
+    return [], checks
+
+
 def _no_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
     return [], []
 
@@ -167,6 +174,11 @@ BENCHMARKS: dict[str, tuple[str, _Judge, list[_Column] | None]] = {
         ("ratio", "x python -c pass", ".2f"),
     ]),
     "kvstore": ("Key-value stores: operations per second", _kvstore_targets, None),
+    "resample": ("Resampled bars: strategies on daily bars beside backtrader", _resample_targets, [
+        ("bars", "bars", ""), ("case", "case", ""), ("engine", "engine", ""),
+        ("bars_per_s", "bars/s", ",.0f"), ("seconds", "seconds", ".3f"), ("fills", "fills", ""),
+        ("same_fills", "same fills", ""), ("finchan_ratio", "this s / finchan s", ".1f"),
+    ]),
 }
 
 

@@ -18,6 +18,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTIONS = ["dispatch", "sma_cross", "memory", "startup"]
 if (ROOT / "bench" / "kvstore.py").exists():
     SECTIONS.append("kvstore")
+SECTIONS.append("resample")
 
 
 class QuickRun:

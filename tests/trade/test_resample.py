@@ -34,7 +34,7 @@ class Log(Strategy):
     """Logs every bar it gets: (timeframe or '-', symbol, now, open/close)."""
 
     timeframes = ("5min", "1D")
-    log_rows: list[tuple] = []  # noqa: RUF012
+    log_rows: list[tuple] = []
 
     def on_start(self) -> None:
         type(self).log_rows = self.rows = []
@@ -80,7 +80,7 @@ class DailyBuyer(Strategy):
     """Buys 1 on every daily bar; records the daily bars' times."""
 
     timeframes = ("1D",)
-    days: list = []  # noqa: RUF012
+    days: list = []
 
     def on_start(self) -> None:
         type(self).days = self.seen = []

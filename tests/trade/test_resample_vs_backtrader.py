@@ -29,7 +29,6 @@ bt = pytest.importorskip("backtrader")
 
 from finchan.trade import Strategy, backtest  # noqa: E402
 from finchan.trade.bar import Bar  # noqa: E402
-from finchan.trade.data import BarFeed  # noqa: E402
 from finchan.trade.orders import Fill, Side  # noqa: E402
 from finchan.trade.resample import ResampledBar  # noqa: E402
 
@@ -38,6 +37,8 @@ SYMBOLS = ("AAA", "BBB", "CCC")
 CASH = 100_000.0
 RATE = 0.001
 MINUTE = dt.timedelta(minutes=1)
+FILLS = 78  # of the daily-and-minute strategy on this data, in both engines
+DAILY_ORDERS = 11  # of them decided on a daily bar
 
 
 def session_minutes(days: int, seed: int) -> pd.DataFrame:
@@ -215,7 +216,7 @@ class Recorder(Strategy):
     timeframes = ("5min", "1h", "1D", "1W")
 
 
-    seen: list[Bar] = []  # noqa: RUF012  (the bars of the last run, for the test)
+    seen: list[Bar] = []  # the bars of the last run
 
     def on_start(self) -> None:
         type(self).seen = self.bars = []
@@ -236,8 +237,10 @@ class DailyTrendMinuteTiming(Strategy):
 
     timeframes = ("1D",)
     params = {"qty": 10, "dip": 0.002, "take_profit": 0.003}
+    daily_orders: list[tuple[str, float]] = []  # the orders decided on a daily bar in the last run
 
     def on_start(self) -> None:
+        type(self).daily_orders = []
         self.daily: dict[str, float] = {}
         self.up: dict[str, bool] = {}
         self.entry: dict[str, float] = {}
@@ -263,6 +266,7 @@ class DailyTrendMinuteTiming(Strategy):
             self.up[symbol] = previous is not None and bar.close > previous
             if not self.up[symbol] and held > 0 and symbol not in self.waiting:
                 self._order("SELL", symbol, held)
+                self.daily_orders.append((symbol, bar.timestamp))
             return
         if symbol in self.waiting or symbol not in self.daily:
             return
@@ -281,17 +285,6 @@ def _finchan(cls: type[Strategy], frames: dict[str, pd.DataFrame]) -> Any:
 # -- the checks --------------------------------------------------------------------------------
 
 
-def test_the_generated_data_has_the_gaps_it_is_meant_to(frames):
-    for frame in frames.values():
-        assert 20_000 <= len(frame) <= 21_000
-        stamps = pd.DatetimeIndex(frame["datetime"])
-        ends = stamps.to_series().groupby(stamps.date).max().dt.strftime("%H:%M")
-        assert (ends == "15:59").sum() >= 40  # most sessions end with their closing minute
-        assert {"12:59"} <= set(ends) and len(set(ends)) >= 5  # early close, missing last minutes
-
-
-
-
 def _local(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, NY).replace(tzinfo=None)
 
@@ -299,30 +292,6 @@ def _local(ts: float) -> dt.datetime:
 def _key(label: str, symbol: str, when: dt.datetime) -> tuple:
     # weeks by ISO week: backtrader stamps a week with its last bar's close
     return (label, symbol, when.isocalendar()[:2] if label == "1W" else when)
-
-
-def test_the_generated_data_has_the_gaps_it_is_meant_to(frames):
-    for frame in frames.values():
-        assert 20_000 <= len(frame) <= 21_000
-        stamps = pd.DatetimeIndex(frame["datetime"])
-        ends = stamps.to_series().groupby(stamps.date).max().dt.strftime("%H:%M")
-        assert (ends == "15:59").sum() >= 40  # most sessions end with their closing minute
-        assert {"12:59"} <= set(ends) and len(set(ends)) >= 5  # early close, missing last minutes
-
-
-
-
-def _local(ts: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ts, NY).replace(tzinfo=None)
-
-
-def _key(label: str, symbol: str, when: dt.datetime) -> tuple:
-    # weeks by ISO week: backtrader stamps a week with its last bar's close
-    return (label, symbol, when.isocalendar()[:2] if label == "1W" else when)
-
-
-def _merge(a: tuple, b: tuple) -> tuple:
-    return (*b[:3], a[3], max(a[4], b[4]), min(a[5], b[5]), b[6], a[7] + b[7])
 
 
 def test_the_generated_data_has_the_gaps_it_is_meant_to(frames):
@@ -387,8 +356,9 @@ def test_fills_of_a_daily_and_minute_strategy_equal_backtraders(frames, backtrad
     result = _finchan(DailyTrendMinuteTiming, frames)
     ours = [_fill_row(f) for f in result._account.broker.fills]
     theirs, _ = backtrader_run
-    assert len(ours) == len(theirs) > 50
+    assert len(ours) == len(theirs) == FILLS
     assert ours == theirs
-    # some orders were decided on a daily bar: sells on a down day
-    symbols = {row[1] for row in ours}
-    assert symbols == set(SYMBOLS)
+    assert {row[1] for row in ours} == set(SYMBOLS)
+    # orders decided on daily bars: sells on a down day, at 15:59 (the bar
+    # completing the day) or at the next session's first bar (early close)
+    assert len(DailyTrendMinuteTiming.daily_orders) == DAILY_ORDERS
