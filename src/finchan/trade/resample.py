@@ -70,6 +70,9 @@ class ResampledBar(Bar):
 
     __slots__ = ("end", "start", "timeframe")
 
+    start: float
+    end: float
+
     @property
     def kwargs(self) -> dict[str, Any]:
         return {**super().kwargs, "timeframe": self.timeframe, "start": self.start, "end": self.end}
@@ -255,7 +258,7 @@ class Resampler:
         """Local wall-clock seconds (naive, as if UTC) of POSIX seconds ``ts``."""
         if self._utc:
             return ts
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped]
 
         stamps = pd.to_datetime(np.round(ts * 1e9).astype(np.int64), utc=True)
         local = stamps.tz_convert(self.tz).tz_localize(None)
