@@ -43,7 +43,7 @@ from finchan.trade.indicators import SMA
 
 __all__ = ["CASES", "Case", "DailySmaCross", "main", "run"]
 
-QUICK_SIZE = 40_000
+QUICK_SIZE = 20_000
 Fill = tuple[int, str, float]  # (open time of the fill bar, side, price)
 
 
@@ -123,7 +123,7 @@ class Case:
 
 CASES: tuple[Case, ...] = (
     Case("daily_resample", "SMA 5/20 cross of daily bars resampled from minutes",
-         DailySmaCross, _bt_daily_sma_cross, (("Days", 1),), {"fast": 2, "slow": 5}),
+         DailySmaCross, _bt_daily_sma_cross, (("Days", 1),), {"fast": 1, "slow": 3}),
 )
 
 
@@ -165,7 +165,7 @@ def run(quick: bool = False, sizes: list[int] | None = None,
         repeat: int | None = None) -> list[dict[str, Any]]:
     """One row per (size, case, engine): ``bars``, ``case``, ``engine``, ``seconds``,
     ``bars_per_s``, ``fills``, ``same_fills`` (equal to finchan's) and
-    ``finchan_ratio`` (finchan's bars/s over this row's). ``quick``: 40,000 bars, one run."""
+    ``finchan_ratio`` (finchan's bars/s over this row's). ``quick``: 20,000 bars, one run."""
     sizes = sizes or ([QUICK_SIZE] if quick else [1_000_000])
     repeat = repeat or (1 if quick else 3)
     engines: list[tuple[str, Callable[..., tuple[float, list[Fill]]]]] = [("finchan", _run_finchan)]
@@ -213,7 +213,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command line: print the table; exit 1 if the engines' fills differ."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="40,000 bars, one run each")
+    parser.add_argument("--quick", action="store_true", help="20,000 bars, one run each")
     parser.add_argument("--sizes", type=int, nargs="+", default=None, metavar="N")
     parser.add_argument("--repeat", type=int, default=None, help="best of N runs (default 3)")
     args = parser.parse_args(argv)
