@@ -12,8 +12,8 @@ from finchan.env import Env
 from finchan.errors import ConfigError
 from finchan.trade import Strategy, backtest
 from finchan.trade._synthetic import make_bars
-from finchan.trade.data import BarFeed
-from finchan.trade.resample import ResampledBar, parse_timeframe, resampled_event
+from finchan.trade.data import BarFeed, load_bars
+from finchan.trade.resample import ResampledBar, parse_timeframe, resample_frame, resampled_event
 
 
 def _minutes(rows: list[tuple[str, float]]) -> pd.DataFrame:
@@ -188,3 +188,27 @@ def test_same_data_same_resampled_bars_and_fills_byte_for_byte():
                 hashlib.md5(result.fills.to_csv().encode()).hexdigest())
 
     assert digest() == digest()
+
+
+def test_the_vectorised_form_gives_the_bars_the_feed_delivers():
+    # three symbols of 24-hour minutes with gaps, read in New York time
+    data = {}
+    for seed, symbol in enumerate(("A", "B", "C")):
+        frame = make_bars(20_000, seed=seed)
+        data[symbol] = frame.drop(frame.index[seed + 7 :: 13 + seed]).reset_index(drop=True)
+    bars = load_bars(data, timezone="America/New_York")
+    for timeframe in ("5min", "1h", "1D", "1W"):
+        feed = BarFeed(None, data, timezone="America/New_York", session_end="17:00",
+                       resample=[timeframe])
+        delivered = sorted(
+            (b.symbol, b.start, b.end, b.open, b.high, b.low, b.close, b.volume)
+            for b in feed.events_until(float("inf")) if b.timeframe
+        )
+        frame = resample_frame(bars, timeframe, session_end="17:00")
+        assert frame.attrs["timeframe"] == timeframe
+        assert sorted(
+            (r.symbol, r.start.timestamp(), r.end.timestamp(), r.open, r.high, r.low, r.close,
+             r.volume)
+            for r in frame.itertuples()
+        ) == delivered
+        assert len(delivered) == {"5min": 12_000, "1h": 1_002, "1D": 45, "1W": 9}[timeframe]

@@ -52,7 +52,14 @@ import numpy as np
 from finchan.errors import ConfigError
 from finchan.trade.bar import BAR_EVENT, Bar, _orphan_ids
 
-__all__ = ["ResampledBar", "Resampler", "Timeframe", "parse_timeframe", "resampled_event"]
+__all__ = [
+    "ResampledBar",
+    "Resampler",
+    "Timeframe",
+    "parse_timeframe",
+    "resample_frame",
+    "resampled_event",
+]
 
 _DAY = 86_400
 _INF = float("inf")
@@ -428,3 +435,64 @@ def _rank_seq(item: tuple[int, int, _Open]) -> tuple[int, int]:
 
 def _clock(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def resample_frame(bars: Any, timeframe: str, *, session_end: Any = None) -> Any:
+    """The bars of ``timeframe`` from a :func:`~finchan.trade.data.load_bars` DataFrame, at once.
+
+    The vectorised form of what a feed delivers during a run, with the same
+    periods and values: one row per symbol and period, columns ``symbol``,
+    ``start`` (open time of its first bar), ``end`` (the period's end, both
+    aware in the bars' time zone), ``open``, ``high``, ``low``, ``close``,
+    ``volume``, ordered by ``end`` then by the symbols' first appearance.
+    The base timeframe is ``bars.attrs["timeframe"]`` (set by ``load_bars``).
+
+    Example
+    -------
+    >>> from finchan.trade.data import load_bars
+    >>> from finchan.trade._synthetic import make_bars
+    >>> daily = resample_frame(load_bars({"SYN": make_bars(3 * 1440)}), "1D")
+    >>> daily[["open", "close"]].round(2).values.tolist()
+    [[100.0, 96.93], [96.93, 91.57], [91.57, 94.52]]
+    """
+    import pandas as pd  # type: ignore[import-untyped]
+
+    base = bars.attrs.get("timeframe")
+    if base is None:
+        raise ConfigError("resample_frame: bars.attrs['timeframe'] is not set (use load_bars)")
+    times = bars["datetime"]
+    tz = times.dt.tz if times.dt.tz is not None else _dt.UTC
+    base_seconds = pd.Timedelta(base).total_seconds()
+    resampler = Resampler(None, [timeframe], base_seconds, tz, session_end)
+    tf = resampler.timeframes[0]
+    local = times.dt.tz_localize(None).astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
+    key, end = resampler._keys(local + resampler.base_seconds, tf)
+    frame = pd.DataFrame(
+        {
+            "symbol": bars["symbol"].to_numpy(),
+            "key": key,
+            "local_end": end,
+            "start": times.to_numpy(),
+            **{name: bars[name].to_numpy() for name in ("open", "high", "low", "close", "volume")},
+        }
+    )
+    groups = frame.groupby(["symbol", "key"], sort=False)
+    out = groups.agg(
+        local_end=("local_end", "first"),
+        start=("start", "first"),
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+    ).reset_index()
+    order = {symbol: rank for rank, symbol in enumerate(pd.unique(frame["symbol"]))}
+    out["rank"] = out["symbol"].map(order)
+    out = out.sort_values(["local_end", "rank"], kind="stable").reset_index(drop=True)
+    ends = pd.to_datetime(out["local_end"] * 1e9).dt.tz_localize(tz, nonexistent="shift_forward")
+    out["end"] = ends
+    out["start"] = pd.to_datetime(out["start"], utc=True).dt.tz_convert(tz)
+    columns = ["symbol", "start", "end", "open", "high", "low", "close", "volume"]
+    result = out[columns]
+    result.attrs["timeframe"] = tf.label
+    return result
