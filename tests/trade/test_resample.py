@@ -212,3 +212,23 @@ def test_the_vectorised_form_gives_the_bars_the_feed_delivers():
             for r in frame.itertuples()
         ) == delivered
         assert len(delivered) == {"5min": 12_000, "1h": 1_002, "1D": 45, "1W": 9}[timeframe]
+
+
+def test_the_hour_repeated_when_daylight_saving_time_ends_is_two_hourly_bars():
+    frame = make_bars(3 * 1440, start="2024-11-02")  # UTC minutes over New York's fall back
+    frame["datetime"] = pd.to_datetime(frame["datetime"]).dt.tz_localize("UTC")
+    feed = BarFeed(None, {"X": frame}, timezone="America/New_York", resample=["1h", "1D"])
+    delivered = [b for b in feed.events_until(float("inf")) if b.timeframe]
+    hours = [b for b in delivered if b.timeframe == "1h"]
+    ny = [dt.datetime.fromtimestamp(b.start, feed._opts.tz).strftime("%d %H:%M%z") for b in hours]
+    # the first bar opens at 20:00 on Nov 1 in New York
+    assert ny[28:32] == ["03 00:00-0400", "03 01:00-0400", "03 01:00-0500", "03 02:00-0500"]
+    assert [b.volume for b in hours[29:31]] == [frame["volume"][1740:1800].sum(),
+                                                frame["volume"][1800:1860].sum()]
+    days = [b for b in delivered if b.timeframe == "1D"]
+    assert days[2].volume == frame["volume"][1680:1680 + 25 * 60].sum()  # Nov 3: 25 hours
+    bars = load_bars({"X": frame}, timezone="America/New_York")
+    for timeframe in ("1h", "1D"):
+        vectorised = resample_frame(bars, timeframe)
+        assert vectorised["volume"].tolist() == [b.volume for b in delivered
+                                                 if b.timeframe == timeframe]

@@ -476,6 +476,14 @@ def resample_frame(bars: Any, timeframe: str, *, session_end: Any = None) -> Any
             **{name: bars[name].to_numpy() for name in ("open", "high", "low", "close", "volume")},
         }
     )
+    # a period is a run of a symbol's bars with one key; a bar closing at its
+    # period's end closes it (so the hour repeated when daylight saving time
+    # ends is two hours, as in a run)
+    previous = frame.groupby("symbol", sort=False)[["key", "local_end"]].shift()
+    closes = local + resampler.base_seconds
+    previous_close = pd.Series(closes).groupby(frame["symbol"], sort=False).shift()
+    starts = (frame["key"] != previous["key"]) | (previous_close >= previous["local_end"])
+    frame["key"] = starts.groupby(frame["symbol"], sort=False).cumsum()
     groups = frame.groupby(["symbol", "key"], sort=False)
     out = groups.agg(
         local_end=("local_end", "first"),
@@ -489,7 +497,11 @@ def resample_frame(bars: Any, timeframe: str, *, session_end: Any = None) -> Any
     order = {symbol: rank for rank, symbol in enumerate(pd.unique(frame["symbol"]))}
     out["rank"] = out["symbol"].map(order)
     out = out.sort_values(["local_end", "rank"], kind="stable").reset_index(drop=True)
-    ends = pd.to_datetime(out["local_end"] * 1e9).dt.tz_localize(tz, nonexistent="shift_forward")
+    # as _to_utc (fold=0): an ambiguous end is its first occurrence, a
+    # nonexistent one moves forward by the gap
+    ends = pd.to_datetime(out["local_end"] * 1e9).dt.tz_localize(
+        tz, ambiguous=np.ones(len(out), dtype=bool), nonexistent="shift_forward"
+    )
     out["end"] = ends
     out["start"] = pd.to_datetime(out["start"], utc=True).dt.tz_convert(tz)
     columns = ["symbol", "start", "end", "open", "high", "low", "close", "volume"]
