@@ -232,3 +232,13 @@ def test_the_hour_repeated_when_daylight_saving_time_ends_is_two_hourly_bars():
         vectorised = resample_frame(bars, timeframe)
         assert vectorised["volume"].tolist() == [b.volume for b in delivered
                                                  if b.timeframe == timeframe]
+
+
+def test_the_bars_extension_names_itself_in_a_bad_resampling_option():
+    from finchan.exts.bars import make_feed
+
+    with pytest.raises(ConfigError) as info:
+        make_feed(None, {"synthetic": {"n": 10}, "resample": ["1d"]})
+    assert str(info.value).startswith("finchan.exts.bars: timeframe '1d': expected a number")
+    with pytest.raises(ConfigError, match=r"^finchan.exts.bars: session_end: expected a local"):
+        make_feed(None, {"synthetic": {"n": 10}, "session_end": "late"})
