@@ -6,7 +6,7 @@
     python -m bench --only sma_cross memory
 
 Benchmarks: ``dispatch``, ``sma_cross``, ``memory``, ``startup``,
-``kvstore`` (when ``bench/kvstore.py`` has ``run()``) and ``sweep``; each module's
+``kvstore`` (when ``bench/kvstore.py`` has ``run()``), ``sweep`` and ``resample``; each module's
 ``run(quick) -> list[dict]`` gives the rows. Every target gets a PASS/FAIL
 mark; quick figures are indicative only (small data, one run).
 
@@ -159,6 +159,13 @@ def _sweep_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
     return targets, checks
 
 
+def _resample_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
+    # no speed target of its own: the figures are reported beside backtrader's
+    checks = [(f"{row['bars']:,} bars, {row['case']}: {row['engine']} fills equal finchan's",
+               bool(row["same_fills"])) for row in rows if row["engine"] != "finchan"]
+    return [], checks
+
+
 def _no_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
     return [], []
 
@@ -200,6 +207,11 @@ BENCHMARKS: dict[str, tuple[str, _Judge, list[_Column] | None]] = {
         ("ms_per_combination", "ms / combination", ".1f"),
         ("overhead_ms", "overhead ms / task", ".1f"), ("speedup", "speed-up", ".2f"),
         ("same_table", "same table", ""),
+    ]),
+    "resample": ("Resampled bars: strategies on daily bars beside backtrader", _resample_targets, [
+        ("bars", "bars", ""), ("case", "case", ""), ("engine", "engine", ""),
+        ("bars_per_s", "bars/s", ",.0f"), ("seconds", "seconds", ".3f"), ("fills", "fills", ""),
+        ("same_fills", "same fills", ""), ("finchan_ratio", "this s / finchan s", ".1f"),
     ]),
 }
 

@@ -19,6 +19,7 @@ SECTIONS = ["dispatch", "sma_cross", "memory", "startup"]
 if (ROOT / "bench" / "kvstore.py").exists():
     SECTIONS.append("kvstore")
 SECTIONS.append("sweep")
+SECTIONS.append("resample")
 
 
 class QuickRun:

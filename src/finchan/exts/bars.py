@@ -27,6 +27,8 @@ Options (all optional but one of ``files``, ``file`` or ``synthetic``)::
       sep: ","                   # CSV separator
       sort: true                 # newest-first files are reversed (false: an error)
       allow_nonpositive_prices: false
+      resample: [1h, 1D]         # also deliver these timeframes' bars ("bar.1h", "bar.1D")
+      session_end: "16:00"       # local time a trading day ends (default midnight)
       # synthetic: {n: 100000, symbol: SYN, seed: 42, start: 2020-01-01}
 
 Relative paths are read from the directory of the config file (or the
@@ -63,7 +65,10 @@ _FEED_OPTIONS = (
     "symbols", "symbol_column", "columns", "timezone", "timeframe", "start", "end",
     "date_format", "dayfirst", "sep", "adjust", "sort", "allow_nonpositive_prices",
 )
-_OPTIONS = ("file", "files", "synthetic", "chunk_size", "format", *_FEED_OPTIONS)
+_RESAMPLE_OPTIONS = ("resample", "session_end")
+_OPTIONS = (
+    "file", "files", "synthetic", "chunk_size", "format", *_FEED_OPTIONS, *_RESAMPLE_OPTIONS,
+)
 _SYNTHETIC_OPTIONS = ("n", "symbol", "seed", "start")
 
 
@@ -90,6 +95,9 @@ def make_feed(env: Env | None, options: Mapping[str, Any]) -> BarFeed:
         kwargs["chunk_size"] = options["chunk_size"]
     if "format" in options:
         kwargs["file_format"] = options["format"]
+    for key in _RESAMPLE_OPTIONS:
+        if options.get(key) is not None:
+            kwargs[key] = options[key]
     if synthetic is not None:
         if "symbols" in kwargs:
             raise ConfigError(f"{ext_name}: symbols: name the synthetic symbol in synthetic.symbol")
@@ -181,6 +189,9 @@ class BarsOptions(BaseModel):
     allow_nonpositive_prices: bool | None = None
     # live mode only: bars played at N x their pace (0: at once)
     speed: float | None = Field(None, ge=0, allow_inf_nan=False)
+    # higher timeframes delivered beside the base bars, and the day's end
+    resample: str | list[str] | None = None
+    session_end: Any = None
 
 
 def load_finchan_ext(env: Env) -> None:

@@ -161,6 +161,9 @@ class StrategyRunner:
         # failure names MyStrategy.on_start, not a wrapper of this module
         dispatcher.subscribe(SysEvents.SYSTEM_STARTED, _Hook(self.strategy.on_start))
         dispatcher.subscribe(BAR_EVENT, self.strategy.on_bar)
+        self.timeframes = _resampled_timeframes(self.strategy_class)
+        for label in self.timeframes:
+            dispatcher.subscribe(f"{BAR_EVENT}.{label}", self.strategy.on_bar)
         dispatcher.subscribe(SysEvents.SYSTEM_EXITING, _Hook(self.strategy.on_stop))
         self.account.listeners.append(self._on_notice)
 
@@ -262,6 +265,8 @@ class StrategyRunner:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def setup(self) -> None:
+        if self.timeframes:
+            _ask_feeds(self.env, self.strategy_class.__name__, self.timeframes)
         self._wall_start = time.time()
         if self.options.save and self.env.run_mode == "backtrack":
             self._open_run_dir()
@@ -310,6 +315,42 @@ class StrategyRunner:
 
     def _save_more(self, run_dir: Path) -> None:
         """Write what a subclass adds to the run directory (nothing here)."""
+
+
+def _resampled_timeframes(cls: type[Strategy]) -> list[str]:
+    """The canonical labels of ``cls.timeframes``; a bad one is a ConfigError naming the class."""
+    wanted = cls.timeframes
+    if not wanted:
+        return []
+    from finchan.trade.resample import parse_timeframe
+
+    if isinstance(wanted, str):
+        wanted = (wanted,)
+    labels: list[str] = []
+    for text in wanted:
+        try:
+            label = parse_timeframe(text).label
+        except ConfigError as exc:
+            raise ConfigError(f"{cls.__name__}.timeframes: {exc}") from None
+        if label not in labels:
+            labels.append(label)
+    return labels
+
+
+def _ask_feeds(env: Env, owner: str, labels: list[str]) -> None:
+    # the bar sources resample for the strategy; done at setup, once every
+    # extension (the bars one included) is loaded and before sources start
+    feeds = [s for s in env.dispatcher.event_sources if hasattr(s, "add_timeframes")]
+    if not feeds:
+        raise ConfigError(
+            f"{owner}.timeframes {labels}: no event source of the run can resample "
+            "(a finchan.trade.data.BarFeed, e.g. from finchan.exts.bars)"
+        )
+    for feed in feeds:
+        try:
+            feed.add_timeframes(labels)
+        except ConfigError as exc:
+            raise ConfigError(f"{owner}.timeframes: {exc}") from None
 
 
 class _Hook:
@@ -515,9 +556,16 @@ class MultiStrategyRunner(StrategyRunner):
                 slot.strategy.bind(env, account.broker, slot.params)
                 account.listeners.append(self._notice_hook(slot.strategy, account))
                 self.accounts.append(account)
+        # the feeds are asked for the union of the strategies' timeframes;
+        # each strategy gets the resampled bars of its own
+        self.timeframes = []
         for slot in self.slots:
             dispatcher.subscribe(SysEvents.SYSTEM_STARTED, _Hook(slot.strategy.on_start))
             dispatcher.subscribe(BAR_EVENT, slot.strategy.on_bar)
+            for label in _resampled_timeframes(slot.strategy_class):
+                dispatcher.subscribe(f"{BAR_EVENT}.{label}", slot.strategy.on_bar)
+                if label not in self.timeframes:
+                    self.timeframes.append(label)
             dispatcher.subscribe(SysEvents.SYSTEM_EXITING, _Hook(slot.strategy.on_stop))
 
     def _notice_hook(self, strategy: Strategy, account: SimAccount | None = None) -> Any:

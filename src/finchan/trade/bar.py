@@ -24,6 +24,10 @@ class Bar(Event):
 
     __slots__ = ("close", "high", "low", "open", "symbol", "volume")
 
+    #: ``None`` for a base bar; the label (``"1D"``) of a resampled bar
+    #: (:class:`finchan.trade.resample.ResampledBar`)
+    timeframe: str | None = None
+
     def __init__(
         self,
         env: Any,

@@ -1152,6 +1152,12 @@ class BarFeed(AbsEventSource):
         reversed, with a log note; False makes it an error) and
         ``allow_nonpositive_prices`` (default False: a price <= 0 is a data
         error).
+    resample:
+        higher timeframes (``["1h", "1D"]``) whose bars the feed also
+        delivers, as ``"bar.<timeframe>"`` events (see :mod:`finchan.trade.resample`).
+    session_end:
+        local time (in ``timezone``) at which a trading day ends, ``"16:00"``;
+        default midnight. Days of resampled bars end there.
 
     Notes
     -----
@@ -1188,6 +1194,8 @@ class BarFeed(AbsEventSource):
         end: Any = None,
         chunk_size: int = 100_000,
         file_format: str | None = None,
+        resample: Sequence[str] | None = None,
+        session_end: Any = None,
         **layout: Any,
     ) -> None:
         self.env = env
@@ -1215,6 +1223,15 @@ class BarFeed(AbsEventSource):
         self.exhausted = False
         self._started = False
         self._emitted = 0
+        # the higher timeframes delivered beside the base bars (None: none, no cost)
+        self._resampler: Any = None
+        self._session_end = session_end
+        if resample:
+            self.add_timeframes(resample)
+        elif session_end is not None:
+            from finchan.trade.resample import _session_seconds
+
+            _session_seconds(session_end)  # a bad value fails here, not at the first resample
 
     @property
     def name(self) -> str:
@@ -1239,6 +1256,33 @@ class BarFeed(AbsEventSource):
                     found.update(dict.fromkeys(stream.scan_symbols()))
             self._symbols = list(found)
         return list(self._symbols)
+
+    @property
+    def timeframes(self) -> list[str]:
+        """The higher timeframes the feed resamples to, shortest first."""
+        return self._resampler.labels if self._resampler is not None else []
+
+    def add_timeframes(self, timeframes: Sequence[str]) -> None:
+        """Also deliver the bars of ``timeframes`` (``["1D"]``), before the run starts.
+
+        Each completed bar is a :class:`~finchan.trade.resample.ResampledBar`
+        event named ``"bar.<timeframe>"``, after the base bar that completes it.
+        """
+        from finchan.trade.resample import Resampler
+
+        if isinstance(timeframes, str):
+            timeframes = [timeframes]
+        if self._resampler is None:
+            self._resampler = Resampler(
+                self.env,
+                timeframes,
+                self.timeframe_seconds,
+                self._opts.tz,
+                self._session_end,
+                [stream.inp.symbol for stream in self._streams if stream.inp.symbol is not None],
+            )
+        else:
+            self._resampler.add(timeframes)
 
     def start(self) -> None:
         """Note the run's start: bars before the dispatcher's ``start_dt`` are skipped."""
@@ -1277,6 +1321,9 @@ class BarFeed(AbsEventSource):
         if all(cursor.done for cursor in self._cursors):
             self.exhausted = True
         self._window = out
+        if self._resampler is not None:
+            # the window keeps the base bars only: bars_at serves the broker
+            return self._resampler.process(out, self.exhausted)
         return out
 
     def bars_at(self, ts: float) -> list[Bar]:

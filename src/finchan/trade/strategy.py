@@ -15,7 +15,9 @@ defaults in ``params`` and implements the hooks it needs::
             self.buy(bar.symbol, self.params.qty)
 
 Hooks, all optional: ``on_start()`` (at ``SYSTEM_STARTED``), ``on_bar(bar)``
-(every bar of every symbol, after the broker matched its orders against it),
+(every bar of every symbol, after the broker matched its orders against it;
+also the bars of the higher ``timeframes`` the class lists, each after the
+base bar that completes it),
 ``on_order(order)`` (every state change: accepted, rejected, partially filled,
 filled, cancelled, expired), ``on_fill(fill)``, ``on_stop()`` (at
 ``SYSTEM_EXITING``). For each notice of a bar, ``on_order`` comes before
@@ -124,6 +126,11 @@ class Strategy:
     history_bars: ClassVar[int] = 0
     #: default panel of plotted series by name (see :meth:`plot`)
     plots: ClassVar[dict[str, str]] = {}
+
+    #: higher timeframes whose bars ``on_bar`` also receives (``("1h", "1D")``),
+    #: resampled from the base bars; ``bar.timeframe`` tells them apart
+    #: (``None`` for a base bar). See docs/strategies.md, "Several timeframes".
+    timeframes: ClassVar[tuple[str, ...]] = ()
 
     # set by bind(); the class attribute ``params`` is shadowed by the instance's Params
     env: Env
