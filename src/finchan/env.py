@@ -203,7 +203,7 @@ class Env:
         with self.activated():
             if not self.ext_manager.loaded:
                 self.load_exts()
-            return self.dispatcher.run()
+            return self.dispatcher.run(lifespan=self.ext_manager.lifespan)
 
     def stop(self) -> None:
         """Ask the run to stop (same as a first SIGINT)."""

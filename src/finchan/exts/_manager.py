@@ -28,7 +28,8 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -293,6 +294,29 @@ class ExtManager:
                     first_failure = exc if isinstance(exc, FinchanError) else RunError(message)
         if first_failure is not None:
             raise first_failure
+
+    @asynccontextmanager
+    async def lifespan(self, env: Env | None = None) -> AsyncIterator[None]:
+        """Setup on entry, cleanup on exit: what :meth:`Env.run <finchan.env.Env.run>`
+        hands to the dispatcher (starlette's lifespan pattern).
+
+        When a setup fails, the extensions set up before it are cleaned up
+        before the setup error is raised (a cleanup failure then is logged,
+        the setup error is what the run reports). On exit every cleanup runs;
+        the first cleanup failure is raised.
+        """
+        try:
+            await self.asetup()
+        except BaseException:
+            try:
+                await self.acleanup()
+            except FinchanError:
+                pass  # logged by acleanup; the setup error is the run's error
+            raise
+        try:
+            yield
+        finally:
+            await self.acleanup()
 
     def setup(self) -> None:
         """Initialize all extensions (synchronous form of :meth:`asetup`)."""
