@@ -75,7 +75,7 @@ def main(
     env = None
     try:
         from finchan.config import load_config
-        from finchan.env import Env
+        from finchan.env import Env, RunMode
         from finchan.log import setup_logging
 
         config = load_config(config_path, overrides, run_mode=mode)
@@ -95,7 +95,7 @@ def main(
             exc,
         )
     else:
-        mode_name = "backtest" if summary.run_mode == "backtrack" else "live run"
+        mode_name = "backtest" if summary.run_mode == RunMode.BACKTEST else "live run"
         if not quiet:
             state = "interrupted" if summary.interrupted else "done"
             click.echo(
@@ -110,6 +110,6 @@ def main(
                 + (f"; log: {log_file}" if log_file else ""),
                 err=True,
             )
-        if summary.interrupted and summary.run_mode == "backtrack":
+        if summary.interrupted and summary.run_mode == RunMode.BACKTEST:
             sys.exit(130)
         sys.exit(0)

@@ -21,6 +21,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finchan._mode import RunMode
 from finchan._time import get_tz
 from finchan.errors import ExtensionError
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from finchan.dispatcher import Dispatcher, RunSummary
     from finchan.exts import ExtManager
 
-__all__ = ["Env", "current_env", "env", "running_env"]
+__all__ = ["Env", "RunMode", "current_env", "env", "running_env"]
 
 logger = logging.getLogger("finchan.env")
 
@@ -53,19 +54,22 @@ class Env:
     -------
     >>> from finchan.env import Env
     >>> env = Env({"dispatcher.backtest": {"start_dt": "2020-01-01", "end_dt": "2020-01-02"}})
-    >>> env.run_mode, env.now.isoformat()
+    >>> str(env.run_mode), env.now.isoformat()
     ('backtrack', '2020-01-01T00:00:00+00:00')
     """
 
     def __init__(
-        self, config: FinchanConfig | Mapping[str, Any] | None = None, run_mode: str | None = None
+        self,
+        config: FinchanConfig | Mapping[str, Any] | None = None,
+        run_mode: str | RunMode | None = None,
     ) -> None:
         from finchan.config import FinchanConfig, normalize_mode, validate_config
 
         if not isinstance(config, FinchanConfig):
             config = validate_config(config or {})
         self.config = config
-        self.run_mode = normalize_mode(run_mode or config.run_mode)
+        #: the run mode, a :class:`RunMode` (equal to ``"backtrack"`` or ``"live_track"``)
+        self.run_mode: RunMode = normalize_mode(run_mode or config.run_mode)
         self.tz: tzinfo = get_tz(config.timezone)
         self.seed: int = config.seed
         #: a random generator seeded with ``seed``, for extensions that need one
@@ -94,7 +98,7 @@ class Env:
     def _make_dispatcher(self) -> Dispatcher:
         from finchan.dispatcher import BackTrackDispatcher, LiveDispatcher
 
-        if self.run_mode == "backtrack":
+        if self.run_mode is RunMode.BACKTEST:
             opts = self.config.dispatcher_backtrack
             return BackTrackDispatcher(
                 self,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from finchan.env import RunMode
 from finchan.errors import ConfigError
 from finchan.kvstore import open_store
 
@@ -51,7 +52,7 @@ def load_finchan_ext(env: Env) -> None:
                           f"(options: {', '.join(_OPTIONS)})")
     url = options.get("url")
     if url is None:
-        url = "memory://" if env.run_mode == "backtrack" else str(env.work_dir / DEFAULT_FILE)
+        url = "memory://" if env.run_mode == RunMode.BACKTEST else str(env.work_dir / DEFAULT_FILE)
     elif not isinstance(url, str) or not url:
         raise ConfigError(f"{ext_name}: url must be a store URL string, not {url!r}")
     prefix = options.get("prefix") or ""

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from finchan.env import RunMode
 from finchan.errors import ConfigError
 from finchan.event import SysEvents
 from finchan.trade.bar import BAR_EVENT
@@ -196,7 +197,7 @@ class StrategyRunner:
     # -- lifecycle -----------------------------------------------------------------------------
     def setup(self) -> None:
         self._wall_start = time.time()
-        if self.options.save and self.env.run_mode == "backtrack":
+        if self.options.save and self.env.run_mode == RunMode.BACKTEST:
             self._open_run_dir()
         self._start_progress()
 
