@@ -213,6 +213,20 @@ class Env:
         """Ask the run to stop (same as a first SIGINT)."""
         self.dispatcher.stop()
 
+    def close(self) -> None:
+        """Give back what the Env took from the process: its ``ext_paths`` on ``sys.path``.
+
+        Also what leaving ``with Env(...) as env:`` does. The Env can still be
+        inspected afterwards; extensions not yet imported may no longer be found.
+        """
+        self.ext_manager.close()
+
+    def __enter__(self) -> Env:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- context ---------------------------------------------------------------------
     @contextmanager
     def activated(self) -> Iterator[Env]:

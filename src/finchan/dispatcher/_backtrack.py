@@ -22,10 +22,8 @@ suspends is it handed to an event loop to finish.
 from __future__ import annotations
 
 import asyncio
-import gc
 from bisect import bisect_left
 from collections.abc import Coroutine, Generator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from heapq import heappop
 from operator import attrgetter, length_hint
@@ -34,6 +32,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from finchan._mode import RunMode
+from finchan._process import quiet_gc
 from finchan._time import from_timestamp, to_timestamp
 from finchan.dispatcher._base import Callback, Dispatcher, logger
 from finchan.errors import ConfigError
@@ -89,30 +88,6 @@ class _Resumed:
                     value = coro.send(sent)
                 except StopIteration as stop:
                     return stop.value
-
-
-#: gen-0 threshold of the garbage collector during a backtest (CPython's default is 700)
-GC_THRESHOLD = 100_000
-
-
-@contextmanager
-def _quiet_gc() -> Generator[None, None, None]:
-    """Fewer garbage collections while a backtest runs.
-
-    A backtest allocates millions of short-lived events; with the default
-    threshold CPython runs a young collection every 700 of them and a full one
-    every ~70,000, each walking every object the run keeps. Objects from
-    before the run are frozen out of collections and the young threshold is
-    raised; cycles are still collected. Both are restored afterwards.
-    """
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], GC_THRESHOLD), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 def _end_timestamp(end_dt: Any, tz: Any) -> float:
@@ -213,7 +188,7 @@ class BackTrackDispatcher(Dispatcher):
         return self._drive(awaitable)
 
     def _run_scope(self) -> Any:
-        return _quiet_gc()
+        return quiet_gc()
 
     def _close(self) -> None:
         if self._loop is not None:

@@ -26,13 +26,13 @@ import importlib
 import inspect
 import logging
 import os
-import sys
 import traceback
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from finchan._process import release_sys_path, use_sys_path
 from finchan.errors import ExtensionError, FinchanError, RunError
 
 if TYPE_CHECKING:
@@ -91,11 +91,18 @@ class ExtManager:
         )
         if kwargs:
             raise TypeError(f"unexpected ExtManager options: {', '.join(sorted(kwargs))}")
-        for path in reversed(self.ext_paths):
-            if path not in sys.path:
-                sys.path.insert(0, path)
+        # released by close(): sys.path is the process's, shared with other Envs
+        self._sys_paths = use_sys_path(self.ext_paths)
         self._loaded: dict[str, ModuleType] = {}
         self._set_up: list[str] = []
+
+    def close(self) -> None:
+        """Take this manager's ``ext_paths`` off ``sys.path`` (unless another Env uses them).
+
+        Modules already imported from them stay imported.
+        """
+        paths, self._sys_paths = self._sys_paths, []
+        release_sys_path(paths)
 
     # -- introspection ------------------------------------------------------------
     @property

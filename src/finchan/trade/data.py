@@ -17,7 +17,6 @@ rows.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import warnings
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from finchan._process import gc_paused
 from finchan._time import get_tz
 from finchan.errors import ConfigError, DataError
 from finchan.interface.event_source import AbsEventSource
@@ -855,9 +855,7 @@ def _append_bars(
     # every Bar is a tracked container: a million of them otherwise trigger
     # repeated collections that cost more than building them.
     new, cls, name, append = Bar.__new__, Bar, BAR_EVENT, out.append
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         # ts first and the id counter last: zip stops on ts before drawing an id
         syms = symbols if symbols is not None else repeat(symbol)
         for t, sym, o, h, lo, c, v, i in zip(
@@ -876,9 +874,6 @@ def _append_bars(
             bar.close = c
             bar.volume = v
             append(bar)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 class BarFeed(AbsEventSource):
