@@ -334,6 +334,29 @@ class Scheduler:
         """The active jobs, by id."""
         return list(self._jobs.values())
 
+    # -- what the TimerSource asks ------------------------------------------------------
+    def fill_window(self, limit_ts: float, put: Callable[[Event], Any]) -> None:
+        """Backtest: ``put`` a timer event for every run before ``limit_ts``.
+
+        Jobs added later whose runs fall before ``limit_ts`` are queued on the
+        dispatcher directly, since this window was already handed out.
+        """
+        self._collect(limit_ts, put)
+        self._filled_until = limit_ts
+
+    def put_due(self, now_ts: float, put: Callable[[Event], Any]) -> None:
+        """Live: ``put`` a timer event for every run due by ``now_ts``."""
+        self._collect(now_ts, put)
+
+    def next_due_ts(self) -> float | None:
+        """When the next run of an active job is due (None if there is none)."""
+        self._drop_dead()
+        return self._heap[0][0] if self._heap else None
+
+    def wake_on_new_jobs(self, wake: asyncio.Event | None) -> None:
+        """Live: set ``wake`` whenever a job is added (None: stop doing so)."""
+        self._wake = wake
+
     # -- internals --------------------------------------------------------------------
     def _add(self, job: Job) -> None:
         self._jobs[job.id] = job
@@ -384,23 +407,22 @@ class TimerSource(AbsEventSource):
 
     @property
     def exhausted(self) -> bool:  # type: ignore[override]
-        self.scheduler._drop_dead()
-        return not self.scheduler._heap
+        return self.scheduler.next_due_ts() is None
 
     async def gen_events(self, event_queue: Any, limit_dt: datetime | None = None) -> None:
         sched = self.scheduler
         if limit_dt is not None:  # backtest: everything before the window's end
             limit = limit_dt.timestamp()
-            sched._collect(limit, event_queue.put)
-            sched._filled_until = limit
+            sched.fill_window(limit, event_queue.put)
             return
-        sched._wake = wake = asyncio.Event()
+        wake = asyncio.Event()
+        sched.wake_on_new_jobs(wake)
         while True:
-            sched._collect(time.time(), event_queue.put)
-            sched._drop_dead()
+            sched.put_due(time.time(), event_queue.put)
             delay = self.frequency
-            if sched._heap:
-                delay = min(delay, max(0.0, sched._heap[0][0] - time.time()))
+            due = sched.next_due_ts()
+            if due is not None:
+                delay = min(delay, max(0.0, due - time.time()))
             wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), delay)
@@ -408,7 +430,7 @@ class TimerSource(AbsEventSource):
                 pass
 
     def stop(self) -> None:
-        self.scheduler._wake = None
+        self.scheduler.wake_on_new_jobs(None)
 
 
 def load_finchan_ext(env: Env) -> None:

@@ -507,12 +507,15 @@ class AbsKvStore(abc.ABC):
 
 
 #: every primitive a public method calls (what a pipeline buffers)
-_PRIMITIVES = (
-    "_set", "_get", "_mset", "_mget", "_setnx", "_delete",
-    "_hset", "_hget", "_hmset", "_hmget", "_hgetall", "_hsetnx", "_hdel", "_hexists",
-    "_hkeys", "_hvals", "_hlen",
-    "_lpop", "_rpop", "_lpush", "_rpush", "_lset", "_lrange", "_ltrim", "_llen",
-)
+def _buffer(prim: str) -> Any:
+    """A pipeline's form of a primitive: buffer the command, return the pipeline."""
+
+    def buffered(self: KvPipeline, *args: Any) -> KvPipeline:
+        self._commands.append((prim, args))
+        return self
+
+    buffered.__name__ = prim
+    return buffered
 
 
 class KvPipeline(AbsKvStore):
@@ -570,17 +573,29 @@ class KvPipeline(AbsKvStore):
             self.execute()
         self.reset()
 
-
-def _buffer(prim: str) -> Any:
-    def buffered(self: KvPipeline, *args: Any) -> KvPipeline:
-        self._commands.append((prim, args))
-        return self
-
-    buffered.__name__ = prim
-    return buffered
-
-
-for _prim in _PRIMITIVES:
-    setattr(KvPipeline, _prim, _buffer(_prim))
-abc.update_abstractmethods(KvPipeline)
-del _prim
+    # every primitive buffers its command (the public methods above them check arguments)
+    _set = _buffer("_set")
+    _get = _buffer("_get")
+    _mset = _buffer("_mset")
+    _mget = _buffer("_mget")
+    _setnx = _buffer("_setnx")
+    _delete = _buffer("_delete")
+    _hset = _buffer("_hset")
+    _hget = _buffer("_hget")
+    _hmset = _buffer("_hmset")
+    _hmget = _buffer("_hmget")
+    _hgetall = _buffer("_hgetall")
+    _hsetnx = _buffer("_hsetnx")
+    _hdel = _buffer("_hdel")
+    _hexists = _buffer("_hexists")
+    _hkeys = _buffer("_hkeys")
+    _hvals = _buffer("_hvals")
+    _hlen = _buffer("_hlen")
+    _lpop = _buffer("_lpop")
+    _rpop = _buffer("_rpop")
+    _lpush = _buffer("_lpush")
+    _rpush = _buffer("_rpush")
+    _lset = _buffer("_lset")
+    _lrange = _buffer("_lrange")
+    _ltrim = _buffer("_ltrim")
+    _llen = _buffer("_llen")
