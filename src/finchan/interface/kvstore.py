@@ -506,7 +506,6 @@ class AbsKvStore(abc.ABC):
         return len(self._lrange(key, 0, -1))
 
 
-#: every primitive a public method calls (what a pipeline buffers)
 def _buffer(prim: str) -> Any:
     """A pipeline's form of a primitive: buffer the command, return the pipeline."""
 
