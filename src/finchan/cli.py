@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -23,7 +23,7 @@ __all__ = ["main"]
 _TRACEBACK_VERBOSITY = 3
 
 
-def _fail(message: str, code: int, verbose: int, exc: BaseException | None = None) -> None:
+def _fail(message: str, code: int, verbose: int, exc: BaseException | None = None) -> NoReturn:
     if exc is not None and verbose >= _TRACEBACK_VERBOSITY:
         traceback.print_exception(exc, file=sys.stderr)
     click.echo(f"finchan: error: {message}", err=True)

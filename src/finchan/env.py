@@ -27,7 +27,8 @@ from finchan.errors import ExtensionError
 
 if TYPE_CHECKING:
     from finchan.config import FinchanConfig
-    from finchan.dispatcher import Dispatcher, RunSummary
+    from finchan.dispatcher import Dispatcher
+    from finchan.dispatcher._base import RunSummary
     from finchan.exts import ExtManager
 
 __all__ = ["Env", "RunMode", "current_env", "env", "running_env"]

@@ -48,7 +48,7 @@ _timestamp = attrgetter("timestamp")
 _INF = float("inf")
 
 
-class _WindowBuffer(list):
+class _WindowBuffer(list[Event]):
     """The ``event_queue`` of backtest sources: ``put`` is ``list.append``."""
 
     __slots__ = ()

@@ -32,7 +32,7 @@ from contextlib import AbstractAsyncContextManager, contextmanager
 from datetime import datetime
 from heapq import heappush
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from finchan._mode import RunMode
 from finchan._time import from_timestamp
@@ -48,6 +48,9 @@ __all__ = ["Callback", "Dispatcher", "Lifespan", "RunSummary"]
 logger = logging.getLogger("finchan.dispatcher")
 
 Callback = Callable[[Event], Any]
+# what subscribe accepts and returns: any callable, so that a handler of an
+# Event subclass (``def on_bar(bar: Bar)``) can be subscribed to its events
+_C = TypeVar("_C", bound=Callable[..., Any])
 
 #: what the Env hands to :meth:`Dispatcher.run`: called with the Env, it gives an
 #: async context manager entered before the sources start (extension setup) and
@@ -141,7 +144,7 @@ class Dispatcher:
         return from_timestamp(self.now_ts, self.env.tz)
 
     # -- subscriptions ------------------------------------------------------
-    def subscribe(self, name: str, callback: Callback, prepend: bool = False) -> Callback:
+    def subscribe(self, name: str, callback: _C, prepend: bool = False) -> _C:
         """Call ``callback(event)`` for every event named ``name``; returns ``callback``.
 
         ``callback`` may be a plain function or a coroutine function. Returning
@@ -158,7 +161,7 @@ class Dispatcher:
         self._subscribers[name] = (callback, *current) if prepend else (*current, callback)
         return callback
 
-    def unsubscribe(self, name: str, callback: Callback) -> bool:
+    def unsubscribe(self, name: str, callback: Callable[..., Any]) -> bool:
         """Stop calling ``callback`` for ``name``; False if it was not subscribed."""
         current = self._subscribers.get(name, ())
         if callback not in current:
@@ -173,8 +176,8 @@ class Dispatcher:
 
     @contextmanager
     def subscribed(
-        self, name: str, callback: Callback, prepend: bool = False
-    ) -> Iterator[Callback]:
+        self, name: str, callback: _C, prepend: bool = False
+    ) -> Iterator[_C]:
         """Context manager: ``callback`` is subscribed inside the ``with`` block only."""
         self.subscribe(name, callback, prepend)
         try:

@@ -58,7 +58,7 @@ def on_finished(event: Event) -> None:
     env = event.env
     stats: TimerCallbackStats = env.get_ext_obj(ext_name)
     stats.finished.append(env.now)
-    logger.info("timer callback started at %s finished", event.started.isoformat())
+    logger.info("timer callback started at %s finished", event.kwargs["started"].isoformat())
 
 
 def add_timer(event: Event) -> None:

@@ -58,7 +58,8 @@ def _encode(value: Any, op: str, key: str | None, what: str) -> str:
     """The stored string form of ``value``, as redis-py encodes it; ``key`` names it in errors."""
     kind = type(value)
     if kind is str:
-        return value
+        text: str = value
+        return text
     if kind is int or kind is float:
         return repr(value)
     if isinstance(value, str):
@@ -92,7 +93,8 @@ def _index(value: Any, op: str, key: str, what: str) -> int:
         value = value.__index__()
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise StoreError(f"{op} {key!r}: {what} {value} is out of range")
-    return value
+    number: int = value
+    return number
 
 
 def _list_or_args(keys: Any, args: tuple[Any, ...]) -> list[Any]:
@@ -158,14 +160,16 @@ class AbsKvStore(abc.ABC):
         Mapping can be supplied as a single dictionary argument or as kwargs
         (both together: the dictionary wins). Returns True.
         """
+        # keys are checked one by one below (self._key)
+        items: Mapping[Any, Encodable] = kwargs
         if args:
             if len(args) != 1 or not isinstance(args[0], Mapping):
                 raise StoreError("mset: give a single mapping or keyword arguments")
-            kwargs.update(args[0])
-        if not kwargs:
+            items = {**kwargs, **args[0]}
+        if not items:
             raise StoreError("mset: no key/value pairs given")
         pairs: dict[str, str] = {}
-        for name, value in kwargs.items():
+        for name, value in items.items():
             key = self._key(name, "mset")
             pairs[key] = _encode(value, "mset", key, "value")
         return self._mset(list(pairs.items()))

@@ -104,15 +104,17 @@ class RedisKvStore(AbsKvStore):
             client.ping()
         except (redis.RedisError, ValueError, OSError) as exc:
             raise StoreError(f"cannot connect to Redis at {self._shown}: {exc}") from None
-        self._r = client
+        # Any: with decode_responses=True every reply is a str, which redis-py's
+        # annotations (bytes | str, whatever the option) cannot express
+        self._r: Any = client
         # what commands go to: the client, or a redis-py pipeline while one is built
-        self._c = client
+        self._c: Any = client
 
     def close(self) -> None:
         """Close the connections."""
         if not isinstance(self._r, _Closed):
             self._r.close()
-            self._r = self._c = _Closed(self._shown)  # type: ignore[assignment]
+            self._r = self._c = _Closed(self._shown)
 
     def __repr__(self) -> str:
         return f"<RedisKvStore {self._shown!r} prefix={self.prefix!r}>"
