@@ -71,7 +71,7 @@ def load_strategy_class(spec: Any) -> type[Strategy]:
     from finchan.trade.strategy import Strategy
 
     if isinstance(spec, type):
-        cls = spec
+        cls: Any = spec
     else:
         text = str(spec)
         module_name, sep, class_name = text.partition(":")
