@@ -26,6 +26,8 @@ from finchan._time import get_tz
 from finchan.errors import ExtensionError
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from finchan.config import FinchanConfig
     from finchan.dispatcher import Dispatcher
     from finchan.dispatcher._base import RunSummary
@@ -193,8 +195,8 @@ class Env:
                 f"no object published by extension {ext_name!r} (is it loaded?)"
             ) from None
 
-    def load_exts(self, *exts: str) -> list[str]:
-        """Load extensions by name or group; with no names, those enabled in the config."""
+    def load_exts(self, *exts: str | ModuleType) -> list[str]:
+        """Load extensions by name, group or module; with none, those enabled in the config."""
         names = list(exts) if exts else self.config.enabled_exts(self.run_mode)
         with self.activated():
             return self.ext_manager.load_exts(names)

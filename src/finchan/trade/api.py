@@ -80,9 +80,11 @@ def backtest(
     >>> len(result.fills), round(result.final_equity, 2)
     (76, 999332.95)
     """
-    from finchan.env import Env
+    from finchan.env import Env, RunMode
     from finchan.errors import ConfigError
     from finchan.trade.data import BarFeed
+    from finchan.trade.exts import sim_broker as broker_ext
+    from finchan.trade.exts import strategy as strategy_ext
 
     unknown = sorted(set(options) - set(_BROKER_OPTIONS))
     if unknown:
@@ -94,7 +96,7 @@ def backtest(
     }
     if work_dir is not None:
         config["work_dir"] = os.fspath(work_dir)
-    env = Env(config, run_mode="backtrack")
+    env = Env(config, run_mode=RunMode.BACKTEST)
     env.quiet = True
     feed = data if isinstance(data, BarFeed) else BarFeed(env, data, **dict(data_options or {}))
     env.dispatcher.register_event_source(feed)
@@ -103,9 +105,9 @@ def backtest(
         broker["commission"] = commission
     if slippage is not None:
         broker["slippage"] = slippage
-    env.set_ext_options("finchan.exts.sim_broker", broker)
+    env.set_ext_options(broker_ext.ext_name, broker)
     env.set_ext_options(
-        "finchan.exts.strategy",
+        strategy_ext.ext_name,
         {
             "class": strategy,
             "params": dict(params or {}),
@@ -114,6 +116,8 @@ def backtest(
             "progress": progress,
         },
     )
-    env.load_exts("finchan.exts.strategy")
+    # the modules themselves, in dependency order: no name is looked up
+    env.load_exts(broker_ext, strategy_ext)
     env.run()
-    return env.get_ext_obj("finchan.exts.strategy").result
+    result: BacktestResult = env.get_ext_obj(strategy_ext.ext_name).result
+    return result

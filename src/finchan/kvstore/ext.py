@@ -1,5 +1,9 @@
 """The key-value store of a run (the built-in ``finchan.exts.kvstore``).
 
+It lives with the stores rather than in ``finchan.exts`` because it opens
+backends, and the core never imports ``finchan.kvstore``; configs name it
+``finchan.exts.kvstore`` through an entry point (see ``pyproject.toml``).
+
 It opens one store when loaded and publishes it with
 ``env.set_ext_obj("finchan.exts.kvstore", store)``; ``cleanup`` closes it.
 Options (under ``backtrack_exts`` or ``live_track_exts``):
