@@ -27,7 +27,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from numbers import Real
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from finchan._time import get_tz
 from finchan.errors import ConfigError, RunError
@@ -323,7 +323,7 @@ class SimBroker:
         self._now = -_INF
         # orders submitted at one time are checked together (backtrader's
         # check_submitted): cash they use and positions they change
-        self._batch_ts = None
+        self._batch_ts: float | None = None
         self._batch_cash = 0.0
         self._batch_pos: dict[str, float] = {}
         self._batch_bought: dict[str, float] = {}
@@ -594,7 +594,7 @@ class SimBroker:
                 qty = closing
         if qty > 0.0:
             comm = self._commission(order, qty, price)
-            fill = Fill(order.id, order.symbol, order.side, qty, price, comm, ts)
+            fill = Fill(order.id, order.symbol, cast(Side, order.side), qty, price, comm, ts)
             self.fills.append(fill)
             pf.apply_fill(fill)
             order._filled_value += qty * price
@@ -636,14 +636,14 @@ class SimBroker:
                 return self._slipped(ref.close, buy, cap_bar.high, cap_bar.low)
             return self._slipped(bar.open, buy, bar.high, bar.low)
         if otype is _LIMIT:
-            return self._limit_price(order.limit, buy, bar)
+            return self._limit_price(cast(float, order.limit), buy, bar)
         if otype is _STOP:
             if order._triggered:
                 # finchan: a stop that triggered is a market order for the rest
                 return self._slipped(bar.open, buy, bar.high, bar.low)
             return self._stop_price(order, buy, bar)
         if order._triggered:
-            return self._limit_price(order.limit, buy, bar)
+            return self._limit_price(cast(float, order.limit), buy, bar)
         return self._stop_limit_price(order, buy, bar)
 
     def _slipped(
@@ -705,8 +705,8 @@ class SimBroker:
         # backtrader's _try_exec_stoplimit: a gap through the stop turns the
         # order into a limit order at once; a touch within the bar fills only
         # when the bar's shape says the limit was reachable after the touch
-        stop = order.stop
-        limit = order.limit
+        stop = cast(float, order.stop)  # both set: the broker checked at submission
+        limit = cast(float, order.limit)
         popen = bar.open
         pclose = bar.close
         cap = None if self._quirks else limit
@@ -748,7 +748,7 @@ def _volume_cap(volume: float, fraction: float) -> float:
 
 def _is_price(value: object) -> bool:
     # numbers.Real also admits numpy scalars, which strategies often compute
-    return isinstance(value, Real) and not isinstance(value, bool) and 0.0 < value < _INF
+    return isinstance(value, Real) and not isinstance(value, bool) and 0.0 < float(value) < _INF
 
 
 def _order_id(order: Order) -> int:

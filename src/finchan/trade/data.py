@@ -21,13 +21,13 @@ import logging
 import os
 import warnings
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,7 @@ _BY_TIME = attrgetter("timestamp")
 
 _log = logging.getLogger(__name__)
 
-_Inputs = str | os.PathLike | pd.DataFrame | Sequence[Any] | Mapping[str, Any]
+_Inputs: TypeAlias = str | os.PathLike | pd.DataFrame | Sequence[Any] | Mapping[str, Any]
 
 
 # --------------------------------------------------------------------------- options
@@ -100,7 +100,7 @@ def _make_options(
     symbol_filter = None
     if symbol_column is not None and symbols is not None:
         symbol_filter = (symbols,) if isinstance(symbols, str) else tuple(map(str, symbols))
-    is_utc = tz.utcoffset(None) is not None and tz.utcoffset(None).total_seconds() == 0
+    is_utc = (offset := tz.utcoffset(None)) is not None and offset.total_seconds() == 0
     start_ns = _time_ns(start, tz, "start")
     end_ns = _time_ns(end, tz, "end")
     if start_ns is not None and end_ns is not None and end_ns < start_ns:
@@ -382,6 +382,14 @@ class _Block:
     """Validated rows of one chunk of one input, as numpy arrays."""
 
     __slots__ = ("close", "high", "low", "open", "symbol", "symbols", "ts_ns", "volume")
+    ts_ns: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    symbol: str | None
+    symbols: np.ndarray | None
 
     def __init__(self, **values: Any) -> None:
         for key, value in values.items():
@@ -408,7 +416,7 @@ class _Stream:
         self.last_symbols: set[str] = set()
         self.odd_bars = 0
 
-    def blocks(self) -> Iterator[_Block]:
+    def blocks(self) -> Generator[_Block, None, None]:
         """Yield the validated, filtered blocks of the input, in file order."""
         try:
             for row0, raw in self.inp.chunks(self.sources, self.text, self.opts.chunk_size):
@@ -463,7 +471,7 @@ class _Stream:
             name = source["volume"]
             _first(problems, volume < 0, lambda i: (name, f"negative volume {float(volume[i])!r}"))
         if "symbol" in source:
-            self._check_order_by_symbol(ns, codes, categories, problems)
+            self._check_order_by_symbol(ns, cast(np.ndarray, codes), categories, problems)
         else:
             self._check_order(ns, problems)
 
@@ -753,7 +761,7 @@ class _Cursor:
     )
 
     def __init__(self, stream: _Stream) -> None:
-        self.blocks: Iterator[_Block] | None = stream.blocks()
+        self.blocks: Generator[_Block, None, None] | None = stream.blocks()
         self.ts: list[float] | None = None
         self.pos = 0
         self.done = False
@@ -1096,7 +1104,7 @@ def load_bars(
         arrays = {key: np.concatenate([getattr(b, key) for b in blocks]) for key in keys}
         symbol_values = np.concatenate(
             [
-                b.symbols if b.symbols is not None else np.full(len(b), b.symbol, dtype=object)
+                b.symbols if b.symbols is not None else np.full(len(b), b.symbol, dtype=np.object_)
                 for b in blocks
             ]
         )

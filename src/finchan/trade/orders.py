@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "Fill",
@@ -175,7 +175,7 @@ class Order:
         self._filled_value = 0.0
         self._triggered = False
         self._expires = float("inf")
-        self._ref_bar = None
+        self._ref_bar: Any = None  # the Bar whose close a fill_at="close" order uses
 
     @property
     def remaining_qty(self) -> float:
