@@ -15,7 +15,11 @@ from finchan.log import DEFAULT_FORMAT, TrackTimeFilter, get_finchan_filter, set
 def restore_root_logging():
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    loggers = [lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    disabled = {lg: lg.disabled for lg in loggers}
     yield root
+    for lg, was in disabled.items():  # dictConfig disables the loggers it does not name
+        lg.disabled = was
     for handler in list(root.handlers):
         root.removeHandler(handler)
         if handler not in handlers:
