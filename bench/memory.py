@@ -78,9 +78,9 @@ def _backtest_file(path: str) -> None:
     # imported before the clock starts: the time ratio compares backtests, not imports
     import pyarrow.parquet  # noqa: F401
 
-    import finchan.exts.sim_broker
-    import finchan.exts.strategy
-    import finchan.trade.data  # noqa: F401
+    import finchan.trade.data
+    import finchan.trade.exts.sim_broker
+    import finchan.trade.exts.strategy  # noqa: F401
     from finchan.trade.api import backtest
     from finchan.trade.examples import SmaCross
 

@@ -1,5 +1,6 @@
 """Env: documented members, published objects, several Envs in one process."""
 
+import queue
 import threading
 
 import pytest
@@ -67,31 +68,42 @@ def test_two_envs_interleaved_give_the_results_each_gives_alone(make_env):
 
     a = make_env({**TIMER_CONFIG, "seed": 1})
     b = make_env({**TIMER_CONFIG, "seed": 2})
-    # interleave the two runs event by event: each callback hands over to the other thread
-    turns = [threading.Semaphore(1), threading.Semaphore(0)]
+    # interleave the two runs timer event by timer event, each in its thread:
+    # a run pauses at every timer event until the test gives it the next turn
+    reports: queue.Queue[tuple[int, str]] = queue.Queue()
+    turns = [queue.Queue(), queue.Queue()]
 
-    def interleave(index):
-        def handover(event):
-            turns[1 - index].release()
-            turns[index].acquire()
+    def pause(index):
+        def at_timer(event):
+            reports.put((index, "paused"))
+            assert turns[index].get(timeout=60) == "go"
 
-        return handover
-
-    for index, env in enumerate((a, b)):
-        env.dispatcher.subscribe("timer_source.timer", interleave(index), prepend=True)
+        return at_timer
 
     def run(index, env):
-        turns[index].acquire()
-        env.run()
-        turns[1 - index].release()  # let the other finish
-        for _ in range(100000):
-            turns[1 - index].release()
+        assert turns[index].get(timeout=60) == "go"
+        try:
+            env.run()
+        finally:
+            reports.put((index, "finished"))
 
-    threads = [threading.Thread(target=run, args=(i, e)) for i, e in enumerate((a, b))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    threads = {}
+    for index, env in enumerate((a, b)):
+        env.dispatcher.subscribe("timer_source.timer", pause(index), prepend=True)
+        threads[index] = threading.Thread(target=run, args=(index, env), daemon=True)
+        threads[index].start()
+    order = []
+    while threads:
+        for index in sorted(threads):
+            turns[index].put("go")
+            who, what = reports.get(timeout=60)
+            assert who == index  # only the run that has the turn moves
+            order.append(index)
+            if what == "finished":
+                threads.pop(index).join(60)
+    # strictly alternating while both ran, then the longer run alone
+    both = 2 * min(order.count(0), order.count(1))
+    assert order[:both] == [0, 1] * (both // 2) and both > 20
     assert timer_calls(a) == timer_calls(alone_a)
     assert timer_calls(b) == timer_calls(alone_b)
 

@@ -37,6 +37,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from finchan._mode import RunMode as _RunMode
 from finchan.errors import ConfigError
 
 __all__ = [
@@ -57,13 +58,6 @@ __all__ = [
     "validate_ext_options",
 ]
 
-_MODE_ALIASES = {
-    "backtest": "backtrack",
-    "backtrack": "backtrack",
-    "live": "live_track",
-    "live_track": "live_track",
-}
-
 # key spellings accepted beside the original ones
 _KEY_ALIASES = {
     "enabled_backtest_exts": "enabled_backtrack_exts",
@@ -75,14 +69,10 @@ _KEY_ALIASES = {
 }
 
 
-def normalize_mode(mode: str) -> str:
-    """``"backtrack"`` or ``"live_track"`` for any accepted spelling of a run mode."""
-    try:
-        return _MODE_ALIASES[str(mode).strip().lower()]
-    except KeyError:
-        raise ValueError(
-            f"unknown run mode {mode!r}: use backtest (backtrack) or live (live_track)"
-        ) from None
+def normalize_mode(mode: str) -> _RunMode:
+    """The :class:`~finchan.env.RunMode` (equal to ``"backtrack"`` or ``"live_track"``)
+    of any accepted spelling of a run mode; ValueError for others."""
+    return _RunMode.parse(mode)
 
 
 # -- field types ----------------------------------------------------------------------
@@ -102,7 +92,7 @@ def _parse_when(value: Any) -> datetime | date:
     raise PydanticCustomError("not_a_date", "not a date")
 
 
-def _parse_mode(value: Any) -> str:
+def _parse_mode(value: Any) -> _RunMode:
     try:
         return normalize_mode(value)
     except ValueError:
@@ -116,7 +106,7 @@ def _as_list(value: Any) -> Any:
 
 
 When = Annotated[datetime | date, BeforeValidator(_parse_when)]
-RunMode = Annotated[str, BeforeValidator(_parse_mode)]
+RunMode = Annotated[_RunMode, BeforeValidator(_parse_mode)]
 StrList = Annotated[list[str], BeforeValidator(_as_list)]
 OnError = Literal["log", "stop"]
 
@@ -206,7 +196,7 @@ class FinchanConfig(_Section):
     """The whole validated configuration (see the README's configuration reference)."""
 
     version: Literal[1] = 1
-    run_mode: RunMode = "backtrack"
+    run_mode: RunMode = _RunMode.BACKTEST
     work_dir: str = "~/.finchan"
     seed: int = Field(0, ge=0)
     timezone: str = "UTC"
@@ -287,10 +277,12 @@ class FinchanConfig(_Section):
         return path
 
     def ext_options(self, mode: str) -> dict[str, dict[str, Any] | None]:
-        return self.backtrack_exts if mode == "backtrack" else self.live_track_exts
+        backtest = _RunMode.parse(mode) is _RunMode.BACKTEST
+        return self.backtrack_exts if backtest else self.live_track_exts
 
     def enabled_exts(self, mode: str) -> list[str]:
-        return self.enabled_backtrack_exts if mode == "backtrack" else self.enabled_live_exts
+        backtest = _RunMode.parse(mode) is _RunMode.BACKTEST
+        return self.enabled_backtrack_exts if backtest else self.enabled_live_exts
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -695,7 +687,8 @@ def validate_ext_options(env: Any, ext_name: str, model: type[BaseModel],
         return model.model_validate(dict(options))
     except ValidationError as exc:
         config = env.config
-        section = "backtrack_exts" if env.run_mode == "backtrack" else "live_track_exts"
+        backtest = _RunMode.parse(env.run_mode) is _RunMode.BACKTEST
+        section = "backtrack_exts" if backtest else "live_track_exts"
         spelling = getattr(config._origins, "spelling", None)
         lines = []
         for error in exc.errors():

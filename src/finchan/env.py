@@ -21,15 +21,19 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finchan._mode import RunMode
 from finchan._time import get_tz
 from finchan.errors import ExtensionError
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from finchan.config import FinchanConfig
-    from finchan.dispatcher import Dispatcher, RunSummary
+    from finchan.dispatcher import Dispatcher
+    from finchan.dispatcher._base import RunSummary
     from finchan.exts import ExtManager
 
-__all__ = ["Env", "current_env", "env", "running_env"]
+__all__ = ["Env", "RunMode", "current_env", "env", "running_env"]
 
 logger = logging.getLogger("finchan.env")
 
@@ -53,19 +57,22 @@ class Env:
     -------
     >>> from finchan.env import Env
     >>> env = Env({"dispatcher.backtest": {"start_dt": "2020-01-01", "end_dt": "2020-01-02"}})
-    >>> env.run_mode, env.now.isoformat()
+    >>> str(env.run_mode), env.now.isoformat()
     ('backtrack', '2020-01-01T00:00:00+00:00')
     """
 
     def __init__(
-        self, config: FinchanConfig | Mapping[str, Any] | None = None, run_mode: str | None = None
+        self,
+        config: FinchanConfig | Mapping[str, Any] | None = None,
+        run_mode: str | RunMode | None = None,
     ) -> None:
         from finchan.config import FinchanConfig, normalize_mode, validate_config
 
         if not isinstance(config, FinchanConfig):
             config = validate_config(config or {})
         self.config = config
-        self.run_mode = normalize_mode(run_mode or config.run_mode)
+        #: the run mode, a :class:`RunMode` (equal to ``"backtrack"`` or ``"live_track"``)
+        self.run_mode: RunMode = normalize_mode(run_mode or config.run_mode)
         self.tz: tzinfo = get_tz(config.timezone)
         self.seed: int = config.seed
         #: a random generator seeded with ``seed``, for extensions that need one
@@ -94,7 +101,7 @@ class Env:
     def _make_dispatcher(self) -> Dispatcher:
         from finchan.dispatcher import BackTrackDispatcher, LiveDispatcher
 
-        if self.run_mode == "backtrack":
+        if self.run_mode is RunMode.BACKTEST:
             opts = self.config.dispatcher_backtrack
             return BackTrackDispatcher(
                 self,
@@ -197,8 +204,8 @@ class Env:
                 f"no object published by extension {ext_name!r} (is it loaded?)"
             ) from None
 
-    def load_exts(self, *exts: str) -> list[str]:
-        """Load extensions by name or group; with no names, those enabled in the config."""
+    def load_exts(self, *exts: str | ModuleType) -> list[str]:
+        """Load extensions by name, group or module; with none, those enabled in the config."""
         names = list(exts) if exts else self.config.enabled_exts(self.run_mode)
         with self.activated():
             return self.ext_manager.load_exts(names)
@@ -215,11 +222,25 @@ class Env:
             from finchan.config import check_ext_option_names
 
             check_ext_option_names(self)  # options nobody reads are a typo, not a default
-            return self.dispatcher.run()
+            return self.dispatcher.run(lifespan=self.ext_manager.lifespan)
 
     def stop(self) -> None:
         """Ask the run to stop (same as a first SIGINT)."""
         self.dispatcher.stop()
+
+    def close(self) -> None:
+        """Give back what the Env took from the process: its ``ext_paths`` on ``sys.path``.
+
+        Also what leaving ``with Env(...) as env:`` does. The Env can still be
+        inspected afterwards; extensions not yet imported may no longer be found.
+        """
+        self.ext_manager.close()
+
+    def __enter__(self) -> Env:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- context ---------------------------------------------------------------------
     @contextmanager

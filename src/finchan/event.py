@@ -120,7 +120,8 @@ class Event:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Event):
             return NotImplemented
-        return self.id == other.id
+        same: bool = self.id == other.id
+        return same
 
     def __hash__(self) -> int:
         return hash(self.id)

@@ -12,9 +12,9 @@ import pytest
 from finchan.config import load_config
 from finchan.env import Env
 from finchan.errors import ConfigError, DataError
-from finchan.exts import bars as bars_ext
 from finchan.trade._synthetic import make_bars
 from finchan.trade.data import BarFeed
+from finchan.trade.exts import bars as bars_ext
 
 EXT = "finchan.exts.bars"
 SEC = f"backtrack_exts.{EXT}"

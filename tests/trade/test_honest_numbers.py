@@ -17,11 +17,11 @@ import pytest
 
 from finchan.env import Env
 from finchan.errors import CallbackError, ConfigError
-from finchan.exts.sim_broker import BrokerOptions, build_commission, build_slippage
-from finchan.exts.strategy import print_stats
 from finchan.trade import Strategy, backtest
 from finchan.trade.broker import FixedPerOrder, PercentOfValue, PerShare
 from finchan.trade.data import BarFeed
+from finchan.trade.exts.sim_broker import BrokerOptions, build_commission, build_slippage
+from finchan.trade.exts.strategy import print_stats
 from finchan_testing import ROOT
 
 HERE = Path(__file__).resolve()

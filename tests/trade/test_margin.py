@@ -169,7 +169,7 @@ def test_the_docs_margin_config_is_valid():
 
     from ruamel.yaml import YAML
 
-    from finchan.exts.sim_broker import BrokerOptions
+    from finchan.trade.exts.sim_broker import BrokerOptions
 
     text = (Path(__file__).parents[2] / "docs" / "broker.md").read_text(encoding="utf-8")
     section = text[text.index("## Margin, leverage and contracts"):]

@@ -235,7 +235,7 @@ def test_the_hour_repeated_when_daylight_saving_time_ends_is_two_hourly_bars():
 
 
 def test_the_bars_extension_names_itself_in_a_bad_resampling_option():
-    from finchan.exts.bars import make_feed
+    from finchan.trade.exts.bars import make_feed
 
     with pytest.raises(ConfigError) as info:
         make_feed(None, {"synthetic": {"n": 10}, "resample": ["1d"]})

@@ -22,22 +22,21 @@ suspends is it handed to an event loop to finish.
 from __future__ import annotations
 
 import asyncio
-import gc
-import itertools
 from bisect import bisect_left
 from collections.abc import Coroutine, Generator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from heapq import heappop, heappush
+from heapq import heappop
 from operator import attrgetter, length_hint
 from time import perf_counter
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
+from finchan._mode import RunMode
+from finchan._process import quiet_gc
 from finchan._time import from_timestamp, to_timestamp
-from finchan.dispatcher._base import Callback, Dispatcher, RunSummary, logger
-from finchan.errors import ConfigError, FinchanError, RunError
-from finchan.event import Event, SysEvents
+from finchan.dispatcher._base import Callback, Dispatcher, logger
+from finchan.errors import ConfigError
+from finchan.event import Event
 from finchan.interface.event_source import AbsEventSource
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ _timestamp = attrgetter("timestamp")
 _INF = float("inf")
 
 
-class _WindowBuffer(list):
+class _WindowBuffer(list[Event]):
     """The ``event_queue`` of backtest sources: ``put`` is ``list.append``."""
 
     __slots__ = ()
@@ -91,30 +90,6 @@ class _Resumed:
                     return stop.value
 
 
-#: gen-0 threshold of the garbage collector during a backtest (CPython's default is 700)
-GC_THRESHOLD = 100_000
-
-
-@contextmanager
-def _quiet_gc() -> Generator[None, None, None]:
-    """Fewer garbage collections while a backtest runs.
-
-    A backtest allocates millions of short-lived events; with the default
-    threshold CPython runs a young collection every 700 of them and a full one
-    every ~70,000, each walking every object the run keeps. Objects from
-    before the run are frozen out of collections and the young threshold is
-    raised; cycles are still collected. Both are restored afterwards.
-    """
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], GC_THRESHOLD), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
-
-
 def _end_timestamp(end_dt: Any, tz: Any) -> float:
     # a bare date as end means "through that whole day"
     if isinstance(end_dt, date) and not isinstance(end_dt, datetime):
@@ -145,7 +120,7 @@ class BackTrackDispatcher(Dispatcher):
         numbers, so fail fast) or ``"log"``.
     """
 
-    run_mode = "backtrack"
+    run_mode = RunMode.BACKTEST
 
     def __init__(
         self,
@@ -166,8 +141,6 @@ class BackTrackDispatcher(Dispatcher):
         self.trace_process_time = bool(trace_process_time)
         self._now_ts = self._start_ts if self._start_ts is not None else 0.0
         self._t0 = 0.0
-        self._heap: list[tuple[float, int, Event]] = []
-        self._seq = itertools.count()
         self._buffer = _WindowBuffer()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -185,17 +158,6 @@ class BackTrackDispatcher(Dispatcher):
     @property
     def end_dt(self) -> datetime | None:
         return None if self._end_ts == _INF else from_timestamp(self._end_ts, self.env.tz)
-
-    # -- queue ----------------------------------------------------------------
-    def eq_put(self, *events: Event) -> None:
-        if self._exiting:
-            logger.debug(
-                "run is exiting: dropped %d event(s) put after SYSTEM_EXITING", len(events)
-            )
-            return
-        heap, seq = self._heap, self._seq
-        for event in events:
-            heappush(heap, (event.timestamp, next(seq), event))
 
     # -- awaitables -----------------------------------------------------------
     def _drive(self, awaitable: Any) -> Any:
@@ -216,54 +178,25 @@ class BackTrackDispatcher(Dispatcher):
         except Exception as exc:
             self._callback_failed(callback, event, exc)
 
-    # -- run ------------------------------------------------------------------
-    def run(self) -> RunSummary:
-        if self._running:
-            raise RunError("the dispatcher is already running")
-        self.summary = summary = RunSummary(self.run_mode)
-        self._failure = None
-        self._stop_requested = False
-        self._exiting = False
-        wall_start = perf_counter()
-        ext_manager = self.env.ext_manager
-        try:
-            with self._signals_handled(), _quiet_gc():
-                try:
-                    if ext_manager is not None:
-                        self._drive(ext_manager.asetup())
-                    self._run_sources_and_dispatch()
-                except BaseException as exc:
-                    self._note_failure(exc)
-                    raise
-                finally:
-                    if ext_manager is not None:
-                        try:
-                            self._drive(ext_manager.acleanup())
-                        except FinchanError as exc:
-                            if self._failure is None:
-                                self._failure = exc
-        finally:
-            summary.wall_seconds = perf_counter() - wall_start
-            if self._loop is not None:
-                self._loop.close()
-                self._loop = None
-        if self._failure is not None:
-            raise self._failure
-        return summary
+    # -- the mode's part of the lifecycle ---------------------------------------------
+    def _drive_lifecycle(self, lifecycle: Any) -> None:
+        # the lifecycle awaits only through _await, which never suspends: one
+        # send runs the whole run, without an event loop
+        self._drive(lifecycle)
 
-    def _run_sources_and_dispatch(self) -> None:
-        started: list[AbsEventSource] = []
-        self._running = True
-        try:
-            for source in list(self._sources):
-                self._start_source(source)
-                started.append(source)
-            self._dispatch_all()
-        finally:
-            self._running = False
-            for source in reversed(started):
-                if source in self._sources:
-                    self._stop_source(source)
+    async def _await(self, awaitable: Any) -> Any:
+        return self._drive(awaitable)
+
+    def _run_scope(self) -> Any:
+        return quiet_gc()
+
+    def _close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+    async def _dispatch(self, event: Event) -> None:
+        self._dispatch_one(event)
 
     def _resolve_start(self) -> float:
         if self._start_ts is not None:
@@ -278,22 +211,23 @@ class BackTrackDispatcher(Dispatcher):
             )
         return min(firsts)
 
-    def _dispatch_all(self) -> None:
-        env = self.env
+    def _begin(self) -> float:
         start = self._resolve_start()
         end = self._end_ts
-        step = self.time_step
-        summary = self.summary
-        summary.start_ts = self._now_ts = start
+        self.summary.start_ts = self._now_ts = start
         logger.debug(
             "backtest from %s to %s, time_step %ss, %d source(s)",
-            from_timestamp(start, env.tz).isoformat(),
-            "exhaustion" if end == _INF else from_timestamp(end, env.tz).isoformat(),
-            step,
+            from_timestamp(start, self.env.tz).isoformat(),
+            "exhaustion" if end == _INF else from_timestamp(end, self.env.tz).isoformat(),
+            self.time_step,
             len(self._sources),
         )
-        self._dispatch_one(Event(env, SysEvents.SYSTEM_STARTED, dt=start))
-        window_start = start
+        return start
+
+    async def _dispatch_loop(self) -> None:
+        end = self._end_ts
+        step = self.time_step
+        window_start = self._now_ts
         while not self._stop_requested:
             limit = window_start + step
             if limit > end:
@@ -311,9 +245,6 @@ class BackTrackDispatcher(Dispatcher):
                 window_start = max(limit, self._heap[0][0])
                 continue
             window_start = limit
-        self._exiting = True
-        summary.end_ts = self._now_ts
-        self._dispatch_one(Event(env, SysEvents.SYSTEM_EXITING, dt=self._now_ts))
 
     def _fill(self, limit: float) -> bool:
         """Ask every source for its events before ``limit``; True if any are buffered."""
@@ -431,20 +362,6 @@ class BackTrackDispatcher(Dispatcher):
             self._dispatch_one(heappop(heap)[2])
             dispatched += 1
         self.summary.events += dispatched
-
-    def _is_expired(self, event: Event) -> bool:
-        """An event whose time is already past; True if it must be skipped."""
-        late = self._now_ts - event.timestamp
-        if event.expire and late > event.expire:
-            logger.warning(
-                "skipped expired event %r: due %s, now %s (expire %ss)",
-                event.name,
-                event.dt.isoformat(),
-                self.now.isoformat(),
-                event.expire,
-            )
-            return True
-        return False
 
     def _dispatch_one(self, event: Event) -> None:
         if event.timestamp >= self._now_ts:

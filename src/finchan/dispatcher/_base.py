@@ -1,29 +1,61 @@
-"""What both dispatchers share: subscriptions, sources, the error policy, stopping."""
+"""What both dispatchers share: subscriptions, sources, the queue, the run lifecycle.
+
+The lifecycle of a run is written once, in :meth:`Dispatcher.run`; a mode
+writes only how it waits for and walks through events (:meth:`Dispatcher._dispatch_loop`)
+and how an awaitable is awaited (synchronously in backtest, in the event loop
+in live). In order:
+
+1. reset the run's state (summary, failure, stop flag);
+2. enter the lifespan the Env hands over: extension ``setup`` in load order
+   (if one fails, those set up before it are cleaned up, and the run ends);
+3. start the sources in registration order (one failing ends the run: those
+   started are stopped);
+4. dispatch ``SYSTEM_STARTED``;
+5. the mode's loop, until a stop request, a failure, the end of data or time;
+6. dispatch ``SYSTEM_EXITING``, only if ``SYSTEM_STARTED`` was dispatched
+   (always, once it was: also after a failure or Ctrl-C);
+7. stop the started sources, in reverse;
+8. leave the lifespan: extension ``cleanup`` in reverse load order;
+9. raise the first failure, if any (a Ctrl-C propagates as itself).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from heapq import heappush
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from finchan._mode import RunMode
 from finchan._time import from_timestamp
 from finchan.errors import CallbackError, FinchanError, RunError
+from finchan.event import Event, SysEvents
 from finchan.interface.event_source import AbsEventSource
 
 if TYPE_CHECKING:
     from finchan.env import Env
-    from finchan.event import Event
 
-__all__ = ["Callback", "Dispatcher", "RunSummary"]
+__all__ = ["Callback", "Dispatcher", "Lifespan", "RunSummary"]
 
 logger = logging.getLogger("finchan.dispatcher")
 
-Callback = Callable[["Event"], Any]
+Callback = Callable[[Event], Any]
+# what subscribe accepts and returns: any callable, so that a handler of an
+# Event subclass (``def on_bar(bar: Bar)``) can be subscribed to its events
+_C = TypeVar("_C", bound=Callable[..., Any])
+
+#: what the Env hands to :meth:`Dispatcher.run`: called with the Env, it gives an
+#: async context manager entered before the sources start (extension setup) and
+#: left after they stopped (extension cleanup), starlette's lifespan pattern
+Lifespan = Callable[["Env"], AbstractAsyncContextManager[Any]]
 
 #: values of the ``on_callback_error`` option
 CALLBACK_ERROR_POLICIES = ("log", "stop")
@@ -42,7 +74,7 @@ class RunSummary:
         "wall_seconds",
     )
 
-    def __init__(self, run_mode: str) -> None:
+    def __init__(self, run_mode: RunMode) -> None:
         self.run_mode = run_mode
         self.events = 0
         self.start_ts: float | None = None
@@ -81,7 +113,7 @@ class Dispatcher:
     :class:`~finchan.errors.CallbackError`.
     """
 
-    run_mode = ""
+    run_mode: RunMode
 
     def __init__(self, env: Env, *, on_callback_error: str = "log") -> None:
         if on_callback_error not in CALLBACK_ERROR_POLICIES:
@@ -95,6 +127,9 @@ class Dispatcher:
         self._stop_requested = False
         self._failure: FinchanError | None = None
         self._signal_count = 0
+        #: events put by eq_put, keyed by (time, put sequence)
+        self._heap: list[tuple[float, int, Event]] = []
+        self._seq = itertools.count()
         self.summary = RunSummary(self.run_mode)
 
     # -- time -------------------------------------------------------------
@@ -109,7 +144,7 @@ class Dispatcher:
         return from_timestamp(self.now_ts, self.env.tz)
 
     # -- subscriptions ------------------------------------------------------
-    def subscribe(self, name: str, callback: Callback, prepend: bool = False) -> Callback:
+    def subscribe(self, name: str, callback: _C, prepend: bool = False) -> _C:
         """Call ``callback(event)`` for every event named ``name``; returns ``callback``.
 
         ``callback`` may be a plain function or a coroutine function. Returning
@@ -126,7 +161,7 @@ class Dispatcher:
         self._subscribers[name] = (callback, *current) if prepend else (*current, callback)
         return callback
 
-    def unsubscribe(self, name: str, callback: Callback) -> bool:
+    def unsubscribe(self, name: str, callback: Callable[..., Any]) -> bool:
         """Stop calling ``callback`` for ``name``; False if it was not subscribed."""
         current = self._subscribers.get(name, ())
         if callback not in current:
@@ -141,8 +176,8 @@ class Dispatcher:
 
     @contextmanager
     def subscribed(
-        self, name: str, callback: Callback, prepend: bool = False
-    ) -> Iterator[Callback]:
+        self, name: str, callback: _C, prepend: bool = False
+    ) -> Iterator[_C]:
         """Context manager: ``callback`` is subscribed inside the ``with`` block only."""
         self.subscribe(name, callback, prepend)
         try:
@@ -205,8 +240,34 @@ class Dispatcher:
 
     # -- the queue ----------------------------------------------------------
     def eq_put(self, *events: Event) -> None:
-        """Queue events for dispatch (from callbacks, extensions, sources)."""
-        raise NotImplementedError
+        """Queue events for dispatch (from callbacks, extensions, sources).
+
+        Dispatched in time order, ties in put order. Events put once
+        ``SYSTEM_EXITING`` is under way are dropped (logged at debug level):
+        nothing would dispatch them.
+        """
+        if self._exiting:
+            logger.debug(
+                "run is exiting: dropped %d event(s) put after SYSTEM_EXITING", len(events)
+            )
+            return
+        heap, seq = self._heap, self._seq
+        for event in events:
+            heappush(heap, (event.timestamp, next(seq), event))
+
+    def _is_expired(self, event: Event) -> bool:
+        """An event whose time is already past; True (and a warning) if it must be skipped."""
+        late = self.now_ts - event.timestamp
+        if event.expire and late > event.expire:
+            logger.warning(
+                "skipped expired event %r: due %s, now %s (expire %ss)",
+                event.name,
+                event.dt.isoformat(),
+                self.now.isoformat(),
+                event.expire,
+            )
+            return True
+        return False
 
     # -- stopping -----------------------------------------------------------
     def stop(self) -> None:
@@ -222,9 +283,143 @@ class Dispatcher:
         """Why the current or last run failed (None while it goes well)."""
         return self._failure
 
-    def run(self) -> RunSummary:
-        """Run the whole lifecycle and return its summary."""
+    # -- the lifecycle ------------------------------------------------------------
+    def run(self, lifespan: Lifespan | None = None) -> RunSummary:
+        """Run the whole lifecycle (see the module docstring) and return its summary.
+
+        ``lifespan`` is what :meth:`Env.run <finchan.env.Env.run>` hands over:
+        the extensions' setup and cleanup around the run. Raises the run's
+        first failure (a :class:`~finchan.errors.FinchanError`) once every
+        cleanup has run.
+        """
+        if self._running:
+            raise RunError("the dispatcher is already running")
+        self._reset()
+        summary = self.summary
+        wall_start = perf_counter()
+        try:
+            with self._signals_handled(wake=self._wake_up), self._run_scope():
+                self._drive_lifecycle(self._lifecycle(lifespan))
+        finally:
+            summary.wall_seconds = perf_counter() - wall_start
+            self._close()
+        if self._failure is not None:
+            raise self._failure
+        return summary
+
+    def _reset(self) -> None:
+        self.summary = RunSummary(self.run_mode)
+        self._failure = None
+        self._stop_requested = False
+        self._exiting = False
+
+    async def _lifecycle(self, lifespan: Lifespan | None) -> None:
+        context = lifespan(self.env) if lifespan is not None else None
+        if context is not None:
+            try:
+                await self._await(context.__aenter__())
+            except BaseException as exc:
+                # setup failed; the lifespan has cleaned up what it had set up
+                self._note_failure(exc)
+                raise
+        error: BaseException | None = None
+        try:
+            await self._run_sources()
+        except BaseException as exc:
+            error = exc
+            self._note_failure(exc)
+            raise
+        finally:
+            if context is not None:
+                try:
+                    await self._await(
+                        context.__aexit__(
+                            type(error) if error else None,
+                            error,
+                            error.__traceback__ if error else None,
+                        )
+                    )
+                except FinchanError as exc:
+                    if exc is not error and self._failure is None:
+                        self._failure = exc
+
+    async def _run_sources(self) -> None:
+        started: list[AbsEventSource] = []
+        started_dispatched = False
+        self._running = True
+        try:
+            for source in list(self._sources):
+                self._start_source(source)
+                started.append(source)
+                self._source_started(source)
+            start_ts = self._begin()
+            started_dispatched = True
+            # dispatched directly, not queued: whatever the sources put is after it
+            await self._dispatch(Event(self.env, SysEvents.SYSTEM_STARTED, dt=start_ts))
+            await self._dispatch_loop()
+        finally:
+            self._running = False
+            self._exiting = True
+            self.summary.end_ts = end_ts = self.now_ts
+            try:
+                if started_dispatched:
+                    await self._dispatch(Event(self.env, SysEvents.SYSTEM_EXITING, dt=end_ts))
+            finally:
+                for source in reversed(started):
+                    # a source deregistered during the run was stopped then
+                    if source in self._sources:
+                        self._stop_source(source)
+                await self._sources_stopped()
+
+    async def _dispatch(self, event: Event) -> None:
+        """Call one event's callbacks, in order, awaiting what they return.
+
+        The reference form of dispatching one event; the backtest keeps a
+        synchronous copy in its hot loop (see its module docstring).
+        """
+        if self._is_expired(event):
+            return
+        for callback in self._subscribers.get(event.name, ()):
+            try:
+                result = callback(event)
+                if result is not None and hasattr(result, "__await__"):
+                    await self._await(result)
+            except Exception as exc:
+                self._callback_failed(callback, event, exc)
+
+    # -- what a mode writes ----------------------------------------------------------
+    def _drive_lifecycle(self, lifecycle: Any) -> None:
+        """Run the lifecycle coroutine to its end (synchronously, or in an event loop)."""
         raise NotImplementedError
+
+    async def _await(self, awaitable: Awaitable[Any]) -> Any:
+        """Await an awaitable of the run (setup, cleanup, a callback's result)."""
+        return await awaitable
+
+    def _begin(self) -> float:
+        """Called once the sources started; returns the time of ``SYSTEM_STARTED``."""
+        self.summary.start_ts = now = self.now_ts
+        return now
+
+    async def _dispatch_loop(self) -> None:
+        """Dispatch events until stopped, failed, or nothing more can happen."""
+        raise NotImplementedError
+
+    def _source_started(self, source: AbsEventSource) -> None:
+        """A source started at the beginning of the run (live spawns its task)."""
+
+    async def _sources_stopped(self) -> None:
+        """Every started source was stopped (live ends their tasks)."""
+
+    def _run_scope(self) -> contextlib.AbstractContextManager[Any]:
+        """Process-wide settings held for the whole run (the backtest's GC tuning)."""
+        return contextlib.nullcontext()
+
+    def _wake_up(self) -> None:
+        """Wake a loop waiting for events (a stop request, a signal)."""
+
+    def _close(self) -> None:
+        """Release what the run held (event loops)."""
 
     # -- errors -------------------------------------------------------------
     def _callback_failed(self, callback: Callback, event: Event, exc: BaseException) -> None:

@@ -16,14 +16,14 @@ cleanups run. A second SIGINT exits at once with status 130.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from heapq import heappop, heappush
+from heapq import heappop
 from typing import TYPE_CHECKING, Any
 
-from finchan.dispatcher._base import Dispatcher, RunSummary, logger
-from finchan.errors import FinchanError, RunError
-from finchan.event import Event, SysEvents
+from finchan._mode import RunMode
+from finchan.dispatcher._base import Dispatcher, logger
+from finchan.errors import RunError
+from finchan.event import Event
 from finchan.interface.event_source import AbsEventSource
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class LiveDispatcher(Dispatcher):
         positions when one handler fails) or ``"stop"``.
     """
 
-    run_mode = "live_track"
+    run_mode = RunMode.LIVE
 
     def __init__(
         self,
@@ -79,8 +79,6 @@ class LiveDispatcher(Dispatcher):
         if not stop_check_interval > 0:
             raise ValueError(f"stop_check_interval must be > 0, got {stop_check_interval!r}")
         self.stop_check_interval = float(stop_check_interval)
-        self._heap: list[tuple[float, int, Event]] = []
-        self._seq = itertools.count()
         self._queue = _LiveQueue(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -97,13 +95,7 @@ class LiveDispatcher(Dispatcher):
 
     # -- queue ------------------------------------------------------------------
     def eq_put(self, *events: Event) -> None:
-        if self._exiting:
-            logger.debug(
-                "run is exiting: dropped %d event(s) put after SYSTEM_EXITING", len(events)
-            )
-            return
-        for event in events:
-            heappush(self._heap, (event.timestamp, next(self._seq), event))
+        super().eq_put(*events)
         if self._wake is not None:
             self._wake.set()
 
@@ -126,67 +118,23 @@ class LiveDispatcher(Dispatcher):
         # only be seen when the select times out
         loop.call_soon_threadsafe(wake.set)
 
-    # -- run --------------------------------------------------------------------
-    def run(self) -> RunSummary:
-        if self._running:
-            raise RunError("the dispatcher is already running")
-        self.summary = RunSummary(self.run_mode)
-        self._failure = None
-        self._stop_requested = False
-        self._exiting = False
-        wall_start = time.perf_counter()
-        try:
-            with self._signals_handled(wake=self._wake_up):
-                asyncio.run(self._main())
-        finally:
-            self.summary.wall_seconds = time.perf_counter() - wall_start
-            self._loop = None
-            self._wake = None
-        if self._failure is not None:
-            raise self._failure
-        return self.summary
+    # -- the mode's part of the lifecycle -----------------------------------------
+    def _drive_lifecycle(self, lifecycle: Any) -> None:
+        asyncio.run(self._in_loop(lifecycle))
 
-    async def _main(self) -> None:
+    async def _in_loop(self, lifecycle: Any) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         if self._heap or self._stop_requested:
             self._wake.set()
-        ext_manager = self.env.ext_manager
-        try:
-            if ext_manager is not None:
-                await ext_manager.asetup()
-            await self._run_sources_and_dispatch()
-        except BaseException as exc:
-            self._note_failure(exc)
-            raise
-        finally:
-            if ext_manager is not None:
-                try:
-                    await ext_manager.acleanup()
-                except FinchanError as exc:
-                    if self._failure is None:
-                        self._failure = exc
+        await lifecycle
 
-    async def _run_sources_and_dispatch(self) -> None:
-        self._running = True
-        started: list[AbsEventSource] = []
-        try:
-            self.summary.start_ts = time.time()
-            for source in list(self._sources):
-                self._start_source(source)
-                started.append(source)
-                self._spawn(source)
-            # dispatched directly, not queued: whatever the sources put is after it
-            await self._dispatch_one(Event(self.env, SysEvents.SYSTEM_STARTED))
-            await self._dispatch_until_stopped()
-        finally:
-            self._running = False
-            self._exiting = True
-            self.summary.end_ts = time.time()
-            try:
-                await self._dispatch_one(Event(self.env, SysEvents.SYSTEM_EXITING))
-            finally:
-                await self._stop_sources(started)
+    def _close(self) -> None:
+        self._loop = None
+        self._wake = None
+
+    def _source_started(self, source: AbsEventSource) -> None:
+        self._spawn(source)
 
     def _spawn(self, source: AbsEventSource) -> None:
         self._tasks[source] = asyncio.get_running_loop().create_task(
@@ -212,9 +160,7 @@ class LiveDispatcher(Dispatcher):
         if task is not None:
             task.cancel()
 
-    async def _stop_sources(self, started: list[AbsEventSource]) -> None:
-        for source in reversed(started):
-            self._stop_source(source)
+    async def _sources_stopped(self) -> None:
         tasks = list(self._tasks.values())
         self._tasks.clear()
         for task in tasks:
@@ -227,7 +173,7 @@ class LiveDispatcher(Dispatcher):
     def _nothing_more_can_happen(self) -> bool:
         return not self._heap and all(s.exhausted for s in self._sources)
 
-    async def _dispatch_until_stopped(self) -> None:
+    async def _dispatch_loop(self) -> None:
         heap = self._heap
         wake = self._wake
         assert wake is not None
@@ -236,7 +182,7 @@ class LiveDispatcher(Dispatcher):
             if heap:
                 delay = heap[0][0] - time.time()
                 if delay <= 0:
-                    await self._dispatch_one(heappop(heap)[2])
+                    await self._dispatch(heappop(heap)[2])
                     self.summary.events += 1
                     continue
                 timeout = min(timeout, delay)
@@ -247,22 +193,3 @@ class LiveDispatcher(Dispatcher):
                 await asyncio.wait_for(wake.wait(), timeout)
             except TimeoutError:
                 pass
-
-    async def _dispatch_one(self, event: Event) -> None:
-        now = time.time()
-        if event.expire and now - event.timestamp > event.expire:
-            logger.warning(
-                "skipped expired event %r: due %s, now %s (expire %ss)",
-                event.name,
-                event.dt.isoformat(),
-                self.now.isoformat(),
-                event.expire,
-            )
-            return
-        for callback in self._subscribers.get(event.name, ()):
-            try:
-                result = callback(event)
-                if result is not None and hasattr(result, "__await__"):
-                    await result
-            except Exception as exc:
-                self._callback_failed(callback, event, exc)

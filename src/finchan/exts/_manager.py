@@ -15,9 +15,11 @@ The order is a contract:
 * ``unload_finchan_ext`` runs when an extension is unloaded, in reverse order.
 
 Names are resolved as: a group of ``ext_groups`` in the config, else an
-importable module (``ext_paths`` are put on ``sys.path`` first), else an
-entry point of the ``finchan.exts`` group (how pip-installed extensions
-announce themselves).
+entry point of the ``finchan.exts`` group (how installed packages announce
+extensions, and how the trading kit's extensions keep the names configs use,
+``finchan.exts.bars`` for :mod:`finchan.trade.exts.bars`), else an importable
+module (``ext_paths`` are put on ``sys.path`` first). Python code can also
+hand over the module itself (:meth:`ExtManager.load_exts`).
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from finchan._process import release_sys_path, use_sys_path
 from finchan.errors import ExtensionError, FinchanError, RunError
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from finchan.env import Env
 
 __all__ = ["ENTRY_POINT_GROUP", "ExtManager"]
@@ -43,6 +49,24 @@ logger = logging.getLogger("finchan.exts")
 
 #: entry-point group where installed packages register extensions
 ENTRY_POINT_GROUP = "finchan.exts"
+
+
+# entry points of ENTRY_POINT_GROUP by name, for the sys.path they were read
+# from: reading them scans every installed distribution (~15 ms), once per path
+_entry_point_cache: tuple[tuple[str, ...], dict[str, EntryPoint]] | None = None
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    global _entry_point_cache
+    key = tuple(sys.path)
+    cached = _entry_point_cache
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    from importlib.metadata import entry_points  # not at import: it costs startup time
+
+    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    _entry_point_cache = (key, found)
+    return found
 
 
 def _normalize_paths(paths: Any) -> list[str]:
@@ -90,11 +114,18 @@ class ExtManager:
         )
         if kwargs:
             raise TypeError(f"unexpected ExtManager options: {', '.join(sorted(kwargs))}")
-        for path in reversed(self.ext_paths):
-            if path not in sys.path:
-                sys.path.insert(0, path)
+        # released by close(): sys.path is the process's, shared with other Envs
+        self._sys_paths = use_sys_path(self.ext_paths)
         self._loaded: dict[str, ModuleType] = {}
         self._set_up: list[str] = []
+
+    def close(self) -> None:
+        """Take this manager's ``ext_paths`` off ``sys.path`` (unless another Env uses them).
+
+        Modules already imported from them stay imported.
+        """
+        paths, self._sys_paths = self._sys_paths, []
+        release_sys_path(paths)
 
     # -- introspection ------------------------------------------------------------
     @property
@@ -130,21 +161,32 @@ class ExtManager:
             visit(name, ())
         return result
 
-    def load_exts(self, exts: Iterable[str] | Mapping[str, Any]) -> list[str]:
-        """Load extensions (names or groups), their requirements first.
+    def load_exts(self, exts: Iterable[str | ModuleType] | Mapping[str, Any]) -> list[str]:
+        """Load extensions (names, groups or modules), their requirements first.
 
         ``exts`` may also be a mapping of extension name to options, as in the
-        original API; those options then override the config's.
+        original API; those options then override the config's. A module given
+        instead of a name is used as is, under its ``ext_name`` (else its
+        module name), with no lookup: how code that imported an extension
+        wires it (``backtest()`` does).
         """
         if isinstance(exts, Mapping):
             for name, options in exts.items():
                 if options:
                     self.env.set_ext_options(name, dict(options))
             exts = list(exts)
-        names = self.expand(exts)
+        given: dict[str, ModuleType] = {}
+        names: list[str] = []
+        for item in exts:
+            if isinstance(item, ModuleType):
+                name = getattr(item, "ext_name", None) or item.__name__
+                given[name] = item
+                names.append(name)
+            else:
+                names.append(item)
         newly: list[str] = []
-        for name in names:
-            self._load(name, (), newly)
+        for name in self.expand(names):
+            self._load(name, (), newly, given)
         return newly
 
     def load_ext(self, name: str) -> ModuleType:
@@ -152,17 +194,23 @@ class ExtManager:
         self.load_exts([name])
         return self._loaded[name]
 
-    def _load(self, name: str, chain: tuple[str, ...], newly: list[str]) -> None:
+    def _load(
+        self,
+        name: str,
+        chain: tuple[str, ...],
+        newly: list[str],
+        given: Mapping[str, ModuleType],
+    ) -> None:
         if name in self._loaded:
             return
         if name in chain:
             raise ExtensionError(f"extension dependency cycle: {' -> '.join((*chain, name))}")
-        module = self._import(name)
+        module = given.get(name) or self._import(name)
         required = getattr(module, "required_exts", None) or ()
         if isinstance(required, str):
             required = [required]
         for dependency in required:
-            self._load(dependency, (*chain, name), newly)
+            self._load(dependency, (*chain, name), newly, given)
         loader = getattr(module, "load_finchan_ext", None)
         if not callable(loader):
             raise ExtensionError(
@@ -184,6 +232,9 @@ class ExtManager:
         logger.info("loaded extension %s", name)
 
     def _import(self, name: str) -> ModuleType:
+        entry_point = _entry_points().get(name)
+        if entry_point is not None:
+            return self._import_entry_point(name, entry_point)
         try:
             return importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -193,9 +244,6 @@ class ExtManager:
                 raise ExtensionError(
                     f"extension {name!r} failed to import: {type(exc).__name__}: {exc}{_where(exc)}"
                 ) from exc
-            module = self._import_entry_point(name)
-            if module is not None:
-                return module
             raise ExtensionError(
                 f"extension {name!r} not found: no module {missing!r} on the Python path "
                 f"(ext_paths: {self.ext_paths or 'none'}) and no entry point {name!r} "
@@ -207,23 +255,18 @@ class ExtManager:
                 f"extension {name!r} failed to import: {type(exc).__name__}: {exc}{_where(exc)}"
             ) from exc
 
-    def _import_entry_point(self, name: str) -> ModuleType | None:
-        from importlib.metadata import entry_points
-
-        for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-            if entry_point.name != name:
-                continue
-            try:
-                target = entry_point.load()
-            except Exception as exc:
-                raise ExtensionError(
-                    f"extension {name!r} (entry point {entry_point.value}) failed to import: "
-                    f"{type(exc).__name__}: {exc}{_where(exc)}"
-                ) from exc
-            if isinstance(target, ModuleType):
-                return target
-            return importlib.import_module(entry_point.module)
-        return None
+    def _import_entry_point(self, name: str, entry_point: EntryPoint) -> ModuleType:
+        try:
+            target = entry_point.load()
+        except Exception as exc:
+            logger.debug("traceback of the import", exc_info=exc)
+            raise ExtensionError(
+                f"extension {name!r} (entry point {entry_point.value}) failed to import: "
+                f"{type(exc).__name__}: {exc}{_where(exc)}"
+            ) from exc
+        if isinstance(target, ModuleType):
+            return target
+        return importlib.import_module(entry_point.module)
 
     # -- unloading ----------------------------------------------------------------
     def unload_ext(self, name: str) -> None:
@@ -293,6 +336,29 @@ class ExtManager:
                     first_failure = exc if isinstance(exc, FinchanError) else RunError(message)
         if first_failure is not None:
             raise first_failure
+
+    @asynccontextmanager
+    async def lifespan(self, env: Env | None = None) -> AsyncIterator[None]:
+        """Setup on entry, cleanup on exit: what :meth:`Env.run <finchan.env.Env.run>`
+        hands to the dispatcher (starlette's lifespan pattern).
+
+        When a setup fails, the extensions set up before it are cleaned up
+        before the setup error is raised (a cleanup failure then is logged,
+        the setup error is what the run reports). On exit every cleanup runs;
+        the first cleanup failure is raised.
+        """
+        try:
+            await self.asetup()
+        except BaseException:
+            try:
+                await self.acleanup()
+            except FinchanError:
+                pass  # logged by acleanup; the setup error is the run's error
+            raise
+        try:
+            yield
+        finally:
+            await self.acleanup()
 
     def setup(self) -> None:
         """Initialize all extensions (synchronous form of :meth:`asetup`)."""

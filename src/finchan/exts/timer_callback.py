@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from finchan.env import RunMode
 from finchan.event import Event, SysEvents
 
 if TYPE_CHECKING:
@@ -57,13 +58,13 @@ def on_finished(event: Event) -> None:
     env = event.env
     stats: TimerCallbackStats = env.get_ext_obj(ext_name)
     stats.finished.append(env.now)
-    logger.info("timer callback started at %s finished", event.started.isoformat())
+    logger.info("timer callback started at %s finished", event.kwargs["started"].isoformat())
 
 
 def add_timer(event: Event) -> None:
     env = event.env
     options = env.get_ext_options(ext_name)
-    live = env.run_mode == "live_track"
+    live = env.run_mode == RunMode.LIVE
     step = int(options.get("step", 3))
     max_step = int(options.get("max_step", 5 if live else 15))
     unit = str(options.get("unit", "seconds" if live else "minutes"))

@@ -43,7 +43,7 @@ import random
 import time
 from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dateutil.relativedelta import relativedelta
 
@@ -174,7 +174,7 @@ class Job:
     def _delta(self, units: int) -> relativedelta | timedelta:
         if self.unit in ("seconds", "minutes", "hours"):
             return timedelta(**{self.unit: units})
-        return relativedelta(**{self.unit: units})  # type: ignore[arg-type]
+        return relativedelta(**{cast(str, self.unit): units})
 
     def _aligned_base(self, now: datetime) -> datetime:
         """The latest time <= now that matches the offset (may be a unit earlier)."""
@@ -205,7 +205,8 @@ class Job:
             if words:
                 raise ValueError(f"bad day offset {text!r}: use HH:MM[:SS]")
             base = now.replace(hour=hour, minute=minute, second=second, microsecond=0)
-            return base if base <= now else base - relativedelta(days=1)
+            earlier: datetime = base - relativedelta(days=1)
+            return base if base <= now else earlier
         if unit == "weeks":
             if len(words) != 1:
                 raise ValueError(f"bad week offset {text!r}: use WEEKDAY [HH:MM[:SS]]")
@@ -214,13 +215,15 @@ class Job:
                 raise ValueError(f"bad weekday {words[0]!r}")
             base = now.replace(hour=hour, minute=minute, second=second, microsecond=0)
             base -= relativedelta(days=(base.weekday() - matches[0]) % 7)
-            return base if base <= now else base - relativedelta(weeks=1)
+            earlier = base - relativedelta(weeks=1)
+            return base if base <= now else earlier
         if unit == "months":
             if len(words) != 1 or not words[0].isdigit() or not 1 <= int(words[0]) <= 31:
                 raise ValueError(f"bad month offset {text!r}: use DD [HH:MM[:SS]]")
             base = now.replace(day=1, hour=hour, minute=minute, second=second, microsecond=0)
             base += relativedelta(day=int(words[0]))
-            return base if base <= now else base - relativedelta(months=1, day=int(words[0]))
+            earlier = base - relativedelta(months=1, day=int(words[0]))
+            return base if base <= now else earlier
         if unit == "years":
             try:
                 month_text, day_text = words[0].split("-") if len(words) == 1 else ("", "")
@@ -230,7 +233,8 @@ class Job:
             base = now.replace(
                 month=1, day=1, hour=hour, minute=minute, second=second, microsecond=0
             ) + relativedelta(month=month, day=day)
-            return base if base <= now else base - relativedelta(years=1, month=month, day=day)
+            earlier = base - relativedelta(years=1, month=month, day=day)
+            return base if base <= now else earlier
         raise ValueError(f"offset() does not apply to {unit}")
 
     def _schedule_first(self) -> None:
@@ -258,12 +262,13 @@ class Job:
 
     def _next_calendar(self, base: datetime, units: int) -> datetime:
         day = base.day if self.offset_text else None
-        delta = relativedelta(**{self.unit: units})  # type: ignore[arg-type]
+        delta = relativedelta(**{cast(str, self.unit): units})
         if day is not None and self.unit in ("months", "years"):
             words = self.offset_text.split()  # type: ignore[union-attr]
             wanted = int(words[0]) if self.unit == "months" else int(words[0].split("-")[1])
-            delta = relativedelta(**{self.unit: units}, day=wanted)  # type: ignore[arg-type]
-        return base + delta
+            delta = relativedelta(**{self.unit: units}, day=wanted)
+        shifted: datetime = base + delta
+        return shifted
 
     def _advance(self) -> None:
         """Move to the next run (or finish a run_once job)."""
@@ -334,10 +339,33 @@ class Scheduler:
         """The active jobs, by id."""
         return list(self._jobs.values())
 
+    # -- what the TimerSource asks ------------------------------------------------------
+    def fill_window(self, limit_ts: float, put: Callable[[Event], Any]) -> None:
+        """Backtest: ``put`` a timer event for every run before ``limit_ts``.
+
+        Jobs added later whose runs fall before ``limit_ts`` are queued on the
+        dispatcher directly, since this window was already handed out.
+        """
+        self._collect(limit_ts, put)
+        self._filled_until = limit_ts
+
+    def put_due(self, now_ts: float, put: Callable[[Event], Any]) -> None:
+        """Live: ``put`` a timer event for every run due by ``now_ts``."""
+        self._collect(now_ts, put)
+
+    def next_due_ts(self) -> float | None:
+        """When the next run of an active job is due (None if there is none)."""
+        self._drop_dead()
+        return self._heap[0][0] if self._heap else None
+
+    def wake_on_new_jobs(self, wake: asyncio.Event | None) -> None:
+        """Live: set ``wake`` whenever a job is added (None: stop doing so)."""
+        self._wake = wake
+
     # -- internals --------------------------------------------------------------------
     def _add(self, job: Job) -> None:
         self._jobs[job.id] = job
-        heapq.heappush(self._heap, (job.next_ts, job.id, job))  # type: ignore[arg-type]
+        heapq.heappush(self._heap, (cast(float, job.next_ts), job.id, job))
         if self._filled_until is not None:
             # the current window was already handed out: hand this job's runs in it directly
             events: list[Event] = []
@@ -384,23 +412,22 @@ class TimerSource(AbsEventSource):
 
     @property
     def exhausted(self) -> bool:  # type: ignore[override]
-        self.scheduler._drop_dead()
-        return not self.scheduler._heap
+        return self.scheduler.next_due_ts() is None
 
     async def gen_events(self, event_queue: Any, limit_dt: datetime | None = None) -> None:
         sched = self.scheduler
         if limit_dt is not None:  # backtest: everything before the window's end
             limit = limit_dt.timestamp()
-            sched._collect(limit, event_queue.put)
-            sched._filled_until = limit
+            sched.fill_window(limit, event_queue.put)
             return
-        sched._wake = wake = asyncio.Event()
+        wake = asyncio.Event()
+        sched.wake_on_new_jobs(wake)
         while True:
-            sched._collect(time.time(), event_queue.put)
-            sched._drop_dead()
+            sched.put_due(time.time(), event_queue.put)
             delay = self.frequency
-            if sched._heap:
-                delay = min(delay, max(0.0, sched._heap[0][0] - time.time()))
+            due = sched.next_due_ts()
+            if due is not None:
+                delay = min(delay, max(0.0, due - time.time()))
             wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), delay)
@@ -408,7 +435,7 @@ class TimerSource(AbsEventSource):
                 pass
 
     def stop(self) -> None:
-        self.scheduler._wake = None
+        self.scheduler.wake_on_new_jobs(None)
 
 
 def load_finchan_ext(env: Env) -> None:

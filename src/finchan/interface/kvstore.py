@@ -61,7 +61,8 @@ def _encode(value: Any, op: str, key: str | None, what: str) -> str:
     """The stored string form of ``value``, as redis-py encodes it; ``key`` names it in errors."""
     kind = type(value)
     if kind is str:
-        return value
+        text: str = value
+        return text
     if kind is int or kind is float:
         return repr(value)
     if isinstance(value, str):
@@ -95,7 +96,8 @@ def _index(value: Any, op: str, key: str, what: str) -> int:
         value = value.__index__()
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise StoreError(f"{op} {key!r}: {what} {value} is out of range")
-    return value
+    number: int = value
+    return number
 
 
 def _list_or_args(keys: Any, args: tuple[Any, ...]) -> list[Any]:
@@ -142,7 +144,7 @@ def _ok(arg: Any) -> bool:
     """True when ``arg`` is surely encodable: an ASCII str, or not text at all (flags, counts)."""
     kind = arg.__class__
     if kind is str:
-        return arg.isascii()
+        return bool(arg.isascii())
     return kind is not list and kind is not tuple
 
 
@@ -184,6 +186,15 @@ def _guarded(prim: str, method: Any) -> Any:
     guarded.__doc__ = method.__doc__
     guarded._finchan_guarded = True
     return guarded
+
+
+#: the primitives every backend implements (and a pipeline buffers)
+_PRIMITIVES = (
+    "_set", "_get", "_mset", "_mget", "_setnx", "_delete",
+    "_hset", "_hget", "_hmset", "_hmget", "_hgetall", "_hsetnx", "_hdel", "_hexists",
+    "_hkeys", "_hvals", "_hlen",
+    "_lpop", "_rpop", "_lpush", "_rpush", "_lset", "_lrange", "_ltrim", "_llen",
+)  # fmt: skip
 
 
 class AbsKvStore(abc.ABC):
@@ -252,14 +263,16 @@ class AbsKvStore(abc.ABC):
         Mapping can be supplied as a single dictionary argument or as kwargs
         (both together: the dictionary wins). Returns True.
         """
+        # keys are checked one by one below (self._key)
+        items: Mapping[Any, Encodable] = kwargs
         if args:
             if len(args) != 1 or not isinstance(args[0], Mapping):
                 raise StoreError("mset: give a single mapping or keyword arguments")
-            kwargs.update(args[0])
-        if not kwargs:
+            items = {**kwargs, **args[0]}
+        if not items:
             raise StoreError("mset: no key/value pairs given")
         pairs: dict[str, str] = {}
-        for name, value in kwargs.items():
+        for name, value in items.items():
             key = self._key(name, "mset")
             pairs[key] = _encode(value, "mset", key, "value")
         return self._mset(list(pairs.items()))
@@ -600,13 +613,15 @@ class AbsKvStore(abc.ABC):
         return len(self._lrange(key, 0, -1))
 
 
-#: every primitive a public method calls (what a pipeline buffers)
-_PRIMITIVES = (
-    "_set", "_get", "_mset", "_mget", "_setnx", "_delete",
-    "_hset", "_hget", "_hmset", "_hmget", "_hgetall", "_hsetnx", "_hdel", "_hexists",
-    "_hkeys", "_hvals", "_hlen",
-    "_lpop", "_rpop", "_lpush", "_rpush", "_lset", "_lrange", "_ltrim", "_llen",
-)
+def _buffer(prim: str) -> Any:
+    """A pipeline's form of a primitive: buffer the command, return the pipeline."""
+
+    def buffered(self: KvPipeline, *args: Any) -> KvPipeline:
+        self._commands.append((prim, args))
+        return self
+
+    buffered.__name__ = prim
+    return buffered
 
 
 class KvPipeline(AbsKvStore):
@@ -664,18 +679,29 @@ class KvPipeline(AbsKvStore):
             self.execute()
         self.reset()
 
-
-def _buffer(prim: str) -> Any:
-    def buffered(self: KvPipeline, *args: Any) -> KvPipeline:
-        _check_encodable(prim, args)
-        self._commands.append((prim, args))
-        return self
-
-    buffered.__name__ = prim
-    return buffered
-
-
-for _prim in _PRIMITIVES:
-    setattr(KvPipeline, _prim, _buffer(_prim))
-abc.update_abstractmethods(KvPipeline)
-del _prim
+    # every primitive buffers its command (the public methods above them check arguments)
+    _set = _buffer("_set")
+    _get = _buffer("_get")
+    _mset = _buffer("_mset")
+    _mget = _buffer("_mget")
+    _setnx = _buffer("_setnx")
+    _delete = _buffer("_delete")
+    _hset = _buffer("_hset")
+    _hget = _buffer("_hget")
+    _hmset = _buffer("_hmset")
+    _hmget = _buffer("_hmget")
+    _hgetall = _buffer("_hgetall")
+    _hsetnx = _buffer("_hsetnx")
+    _hdel = _buffer("_hdel")
+    _hexists = _buffer("_hexists")
+    _hkeys = _buffer("_hkeys")
+    _hvals = _buffer("_hvals")
+    _hlen = _buffer("_hlen")
+    _lpop = _buffer("_lpop")
+    _rpop = _buffer("_rpop")
+    _lpush = _buffer("_lpush")
+    _rpush = _buffer("_rpush")
+    _lset = _buffer("_lset")
+    _lrange = _buffer("_lrange")
+    _ltrim = _buffer("_ltrim")
+    _llen = _buffer("_llen")

@@ -13,7 +13,7 @@ from finchan.kvstore._common import HASH, LIST, STRING, clip_range, wrong_type
 
 __all__ = ["MemoryKvStore"]
 
-_TYPE_NAMES = {str: STRING, dict: HASH, deque: LIST}
+_TYPE_NAMES: dict[type, str] = {str: STRING, dict: HASH, deque: LIST}
 
 
 def _wrong_type(op: str, key: str, held: object, want: str) -> WrongTypeError:
@@ -26,7 +26,7 @@ class _ClosedData(dict):
     def _closed(self, *args: Any) -> Any:
         raise StoreError("memory:// store is closed")
 
-    get = __getitem__ = __setitem__ = __delitem__ = __contains__ = pop = update = _closed
+    get = __getitem__ = __setitem__ = __delitem__ = __contains__ = pop = update = _closed  # type: ignore[assignment]
 
 
 class MemoryKvStore(AbsKvStore):

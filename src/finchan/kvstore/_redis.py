@@ -63,6 +63,21 @@ class _Closed:
         raise StoreError(f"{self._url} store is closed")
 
 
+def _translated(method: _F) -> _F:
+    """Report redis-py's errors as finchan's (WrongTypeError, StoreError)."""
+
+    prim = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: RedisKvStore, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except self._redis_error as exc:
+            raise self._error(prim, args, exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 class RedisKvStore(AbsKvStore):
     """A store in a Redis database (``redis://host:port/db``).
 
@@ -104,15 +119,17 @@ class RedisKvStore(AbsKvStore):
             client.ping()
         except (redis.RedisError, ValueError, OSError) as exc:
             raise StoreError(f"cannot connect to Redis at {self._shown}: {exc}") from None
-        self._r = client
+        # Any: with decode_responses=True every reply is a str, which redis-py's
+        # annotations (bytes | str, whatever the option) cannot express
+        self._r: Any = client
         # what commands go to: the client, or a redis-py pipeline while one is built
-        self._c = client
+        self._c: Any = client
 
     def close(self) -> None:
         """Close the connections."""
         if not isinstance(self._r, _Closed):
             self._r.close()
-            self._r = self._c = _Closed(self._shown)  # type: ignore[assignment]
+            self._r = self._c = _Closed(self._shown)
 
     def __repr__(self) -> str:
         return f"<RedisKvStore {self._shown!r} prefix={self.prefix!r}>"
@@ -170,101 +187,108 @@ class RedisKvStore(AbsKvStore):
         return results
 
     # -- strings ----------------------------------------------------------------------
+    @_translated
     def _set(self, key: str, value: str, nx: bool, xx: bool, get: bool) -> bool | str | None:
         return self._c.set(key, value, nx=nx, xx=xx, get=get)
 
+    @_translated
     def _get(self, key: str) -> str | None:
         return self._c.get(key)
 
+    @_translated
     def _mset(self, pairs: list[tuple[str, str]]) -> bool:
         return self._c.mset(dict(pairs))
 
+    @_translated
     def _mget(self, keys: list[str]) -> list[str | None]:
         if not keys:
             return []
         return self._c.mget(keys)
 
+    @_translated
     def _setnx(self, key: str, value: str) -> bool:
         return self._c.setnx(key, value)
 
+    @_translated
     def _delete(self, keys: list[str]) -> int:
         return self._c.delete(*keys)
 
     # -- hashes -----------------------------------------------------------------------
+    @_translated
     def _hset(self, key: str, pairs: list[tuple[str, str]]) -> int:
         # a field given twice counts once either way, so a dict gives Redis's answer
         return self._c.hset(key, mapping=dict(pairs))
 
+    @_translated
     def _hget(self, key: str, field: str) -> str | None:
         return self._c.hget(key, field)
 
+    @_translated
     def _hmset(self, key: str, pairs: list[tuple[str, str]]) -> bool:
         # HMSET replies OK (True), HSET a count; redis-py's hmset() only adds a warning
         return self._c.execute_command("HMSET", key, *[x for pair in pairs for x in pair])
 
+    @_translated
     def _hmget(self, key: str, fields: list[str]) -> list[str | None]:
         return self._c.hmget(key, fields)
 
+    @_translated
     def _hgetall(self, key: str) -> dict[str, str]:
         return self._c.hgetall(key)
 
+    @_translated
     def _hsetnx(self, key: str, field: str, value: str) -> int:
         return self._c.hsetnx(key, field, value)
 
+    @_translated
     def _hdel(self, key: str, fields: list[str]) -> int:
         return self._c.hdel(key, *fields)
 
+    @_translated
     def _hexists(self, key: str, field: str) -> bool:
         return self._c.hexists(key, field)
 
+    @_translated
     def _hkeys(self, key: str) -> list[str]:
         return self._c.hkeys(key)
 
+    @_translated
     def _hvals(self, key: str) -> list[str]:
         return self._c.hvals(key)
 
+    @_translated
     def _hlen(self, key: str) -> int:
         return self._c.hlen(key)
 
     # -- lists ------------------------------------------------------------------------
+    @_translated
     def _lpop(self, key: str, count: int | None) -> str | list[str] | None:
         return self._c.lpop(key, count)
 
+    @_translated
     def _rpop(self, key: str, count: int | None) -> str | list[str] | None:
         return self._c.rpop(key, count)
 
+    @_translated
     def _lpush(self, key: str, values: list[str]) -> int:
         return self._c.lpush(key, *values)
 
+    @_translated
     def _rpush(self, key: str, values: list[str]) -> int:
         return self._c.rpush(key, *values)
 
+    @_translated
     def _lset(self, key: str, index: int, value: str) -> bool:
         return self._c.lset(key, index, value)
 
+    @_translated
     def _lrange(self, key: str, start: int, end: int) -> list[str]:
         return self._c.lrange(key, start, end)
 
+    @_translated
     def _ltrim(self, key: str, start: int, end: int) -> bool:
         return self._c.ltrim(key, start, end)
 
+    @_translated
     def _llen(self, key: str) -> int:
         return self._c.llen(key)
-
-
-def _translated(prim: str, method: _F) -> _F:
-    """Report redis-py's errors as finchan's (WrongTypeError, StoreError)."""
-
-    @functools.wraps(method)
-    def wrapper(self: RedisKvStore, *args: Any) -> Any:
-        try:
-            return method(self, *args)
-        except self._redis_error as exc:
-            raise self._error(prim, args, exc) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-for _name in [n for n in vars(RedisKvStore) if n[:1] == "_" and n[1:] in vars(AbsKvStore)]:
-    setattr(RedisKvStore, _name, _translated(_name, getattr(RedisKvStore, _name)))
-del _name

@@ -72,7 +72,7 @@ def publish_bars(
     """
     import redis
 
-    from finchan.exts.redis_stream import redact_url
+    from finchan.trade.exts.redis_stream import redact_url
 
     if not (rate >= 0 and math.isfinite(rate)):
         raise ConfigError(f"--rate: expected a number >= 0, got {rate!r}")

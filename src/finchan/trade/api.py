@@ -98,9 +98,11 @@ def backtest(
     >>> len(result.fills), round(result.final_equity, 2)
     (76, 999332.95)
     """
-    from finchan.env import Env
+    from finchan.env import Env, RunMode
     from finchan.errors import ConfigError
     from finchan.trade.data import BarFeed
+    from finchan.trade.exts import sim_broker as broker_ext
+    from finchan.trade.exts import strategy as strategy_ext
 
     unknown = sorted(set(options) - set(_BROKER_OPTIONS))
     if unknown:
@@ -115,7 +117,7 @@ def backtest(
     }
     if work_dir is not None:
         config["work_dir"] = os.fspath(work_dir)
-    env = Env(config, run_mode="backtrack")
+    env = Env(config, run_mode=RunMode.BACKTEST)
     env.quiet = True
     feed = data if isinstance(data, BarFeed) else BarFeed(env, data, **dict(data_options or {}))
     env.dispatcher.register_event_source(feed)
@@ -124,7 +126,7 @@ def backtest(
         broker["commission"] = commission
     if slippage is not None:
         broker["slippage"] = slippage
-    env.set_ext_options("finchan.exts.sim_broker", broker)
+    env.set_ext_options(broker_ext.ext_name, broker)
     run: dict[str, Any]
     if isinstance(strategy, list | tuple):
         if params is not None:
@@ -139,7 +141,7 @@ def backtest(
             raise ConfigError("backtest(): accounts applies to several strategies (a list)")
         run = {"class": strategy, "params": dict(params or {})}
     env.set_ext_options(
-        "finchan.exts.strategy",
+        strategy_ext.ext_name,
         {
             **run,
             "save": save,
@@ -149,6 +151,8 @@ def backtest(
             "risk_free_rate": risk_free_rate,
         },
     )
-    env.load_exts("finchan.exts.strategy")
+    # the modules themselves, in dependency order: no name is looked up
+    env.load_exts(broker_ext, strategy_ext)
     env.run()
-    return env.get_ext_obj("finchan.exts.strategy").result
+    result: BacktestResult = env.get_ext_obj(strategy_ext.ext_name).result
+    return result

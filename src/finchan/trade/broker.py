@@ -27,7 +27,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from finchan._time import get_tz
 from finchan.errors import ConfigError, RunError
@@ -337,7 +337,7 @@ class SimBroker:
         self._now = -_INF
         # orders submitted at one time are checked together (backtrader's
         # check_submitted): cash they use and positions they change
-        self._batch_ts = None
+        self._batch_ts: float | None = None
         self._batch_cash = 0.0
         self._batch_pos: dict[str, float] = {}
         self._batch_bought: dict[str, float] = {}
@@ -497,7 +497,7 @@ class SimBroker:
             return f"{otype} order: the trail puts the stop at {stop:g}, not a positive price"
         order.stop = stop
         if otype is _TRAIL_LIMIT:
-            order._limit_offset = stop - order.limit  # type: ignore[operator]
+            order._limit_offset = stop - order.limit
         return None
 
     def _trail(self, order: Order, price: float) -> None:
@@ -759,7 +759,7 @@ class SimBroker:
                 qty = closing
         if qty > 0.0:
             comm = self._commission(order, qty, price)
-            fill = Fill(order.id, order.symbol, order.side, qty, price, comm, ts)
+            fill = Fill(order.id, order.symbol, cast(Side, order.side), qty, price, comm, ts)
             self.fills.append(fill)
             pf.apply_fill(fill)
             order._filled_value += qty * price
@@ -801,7 +801,7 @@ class SimBroker:
                 return self._slipped(ref.close, buy, cap_bar.high, cap_bar.low)
             return self._slipped(bar.open, buy, bar.high, bar.low)
         if otype is _LIMIT:
-            return self._limit_price(order.limit, buy, bar)
+            return self._limit_price(cast(float, order.limit), buy, bar)
         if otype is _STOP:
             if order._triggered:
                 # finchan: a stop that triggered is a market order for the rest
@@ -821,7 +821,7 @@ class SimBroker:
                 self._trail(order, bar.close)
             return price
         if order._triggered:
-            return self._limit_price(order.limit, buy, bar)
+            return self._limit_price(cast(float, order.limit), buy, bar)
         return self._stop_limit_price(order, buy, bar)
 
     def _slipped(
@@ -883,8 +883,8 @@ class SimBroker:
         # backtrader's _try_exec_stoplimit: a gap through the stop turns the
         # order into a limit order at once; a touch within the bar fills only
         # when the bar's shape says the limit was reachable after the touch
-        stop = order.stop
-        limit = order.limit
+        stop = cast(float, order.stop)  # both set: the broker checked at submission
+        limit = cast(float, order.limit)
         popen = bar.open
         pclose = bar.close
         cap = None if self._quirks else limit
@@ -935,7 +935,7 @@ def _parse_lots(lots: Mapping[str, Any] | None) -> dict[str, tuple[float, float]
                     f"SimBroker: lots[{symbol!r}] must be (size, minimum) or a mapping, "
                     f"got {spec!r}"
                 ) from None
-        if not _is_price(size) or not (isinstance(minimum, Real) and 0.0 <= minimum < _INF):
+        if not _is_price(size) or not (isinstance(minimum, int | float) and 0.0 <= minimum < _INF):
             raise ConfigError(
                 f"SimBroker: lots[{symbol!r}]: size must be > 0 and minimum >= 0, got "
                 f"size={size!r}, minimum={minimum!r}"
@@ -952,7 +952,7 @@ def _volume_cap(volume: float, fraction: float) -> float:
 
 def _is_price(value: object) -> bool:
     # numbers.Real also admits numpy scalars, which strategies often compute
-    return isinstance(value, Real) and not isinstance(value, bool) and 0.0 < value < _INF
+    return isinstance(value, Real) and not isinstance(value, bool) and 0.0 < float(value) < _INF
 
 
 def _order_id(order: Order) -> int:

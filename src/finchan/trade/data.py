@@ -17,22 +17,22 @@ rows.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import warnings
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
 
+from finchan._process import gc_paused
 from finchan._time import get_tz
 from finchan.errors import ConfigError, DataError
 from finchan.interface.event_source import AbsEventSource
@@ -51,7 +51,7 @@ _BY_TIME = attrgetter("timestamp")
 
 _log = logging.getLogger(__name__)
 
-_Inputs = str | os.PathLike | pd.DataFrame | Sequence[Any] | Mapping[str, Any]
+_Inputs: TypeAlias = str | os.PathLike | pd.DataFrame | Sequence[Any] | Mapping[str, Any]
 
 
 # --------------------------------------------------------------------------- options
@@ -133,7 +133,7 @@ def _make_options(
     symbol_filter = None
     if symbol_column is not None and symbols is not None:
         symbol_filter = (symbols,) if isinstance(symbols, str) else tuple(map(str, symbols))
-    is_utc = tz.utcoffset(None) is not None and tz.utcoffset(None).total_seconds() == 0
+    is_utc = (offset := tz.utcoffset(None)) is not None and offset.total_seconds() == 0
     start_ns = _time_ns(start, tz, "start")
     end_ns = _time_ns(end, tz, "end")
     if start_ns is not None and end_ns is not None and end_ns < start_ns:
@@ -433,6 +433,14 @@ class _Block:
     """Validated rows of one chunk of one input, as numpy arrays."""
 
     __slots__ = ("close", "high", "low", "open", "symbol", "symbols", "ts_ns", "volume")
+    ts_ns: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    symbol: str | None
+    symbols: np.ndarray | None
 
     def __init__(self, **values: Any) -> None:
         for key, value in values.items():
@@ -471,7 +479,7 @@ class _Stream:
                     self.inp.label,
                 )
 
-    def blocks(self) -> Iterator[_Block]:
+    def blocks(self) -> Generator[_Block, None, None]:
         """Yield the validated, filtered blocks of the input, in time order."""
         held: list[_Block] = []
         try:
@@ -554,7 +562,7 @@ class _Stream:
             name = source["volume"]
             _first(problems, volume < 0, lambda i: (name, f"negative volume {float(volume[i])!r}"))
         if "symbol" in source:
-            self._check_order_by_symbol(ns, codes, categories, problems)
+            self._check_order_by_symbol(ns, cast(np.ndarray, codes), categories, problems)
         else:
             self._check_order(ns, problems)
 
@@ -972,7 +980,7 @@ class _Cursor:
     )
 
     def __init__(self, stream: _Stream) -> None:
-        self.blocks: Iterator[_Block] | None = stream.blocks()
+        self.blocks: Generator[_Block, None, None] | None = stream.blocks()
         self.ts: list[float] | None = None
         self.pos = 0
         self.done = False
@@ -1080,9 +1088,7 @@ def _append_bars(
     # every Bar is a tracked container: a million of them otherwise trigger
     # repeated collections that cost more than building them.
     new, cls, name, append = Bar.__new__, Bar, BAR_EVENT, out.append
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         # ts first and the id counter last: zip stops on ts before drawing an id
         syms = symbols if symbols is not None else repeat(symbol)
         for t, sym, o, h, lo, c, v, i in zip(
@@ -1101,9 +1107,6 @@ def _append_bars(
             bar.close = c
             bar.volume = v
             append(bar)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 class BarFeed(AbsEventSource):
@@ -1448,7 +1451,7 @@ def load_bars(
         arrays = {key: np.concatenate([getattr(b, key) for b in blocks]) for key in keys}
         symbol_values = np.concatenate(
             [
-                b.symbols if b.symbols is not None else np.full(len(b), b.symbol, dtype=object)
+                b.symbols if b.symbols is not None else np.full(len(b), b.symbol, dtype=np.object_)
                 for b in blocks
             ]
         )

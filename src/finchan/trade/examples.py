@@ -34,7 +34,7 @@ class SmaCross(Strategy):
     per bar, any number of symbols.
     """
 
-    params: ClassVar[dict[str, Any]] = {"fast": 10, "slow": 30, "qty": 100}
+    params: ClassVar[Any] = {"fast": 10, "slow": 30, "qty": 100}
 
     def on_start(self) -> None:
         self.state: dict[str, _SymbolState] = {}
@@ -88,7 +88,7 @@ class VectorSmaCross(SmaCross):
     (76, 999332.95)
     """
 
-    params: ClassVar[dict[str, Any]] = {**SmaCross.params, "closes": None}
+    params: ClassVar[Any] = {**SmaCross.params, "closes": None}
 
     def on_start(self) -> None:
         from finchan.trade.indicators import sma

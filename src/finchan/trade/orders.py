@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "Fill",
@@ -191,7 +191,7 @@ class Order:
         self._filled_value = 0.0
         self._triggered = False
         self._expires = float("inf")
-        self._ref_bar = None
+        self._ref_bar: Any = None  # the Bar whose close a fill_at="close" order uses
         self._limit_offset = 0.0  # trailing stop-limit: stop - limit, kept as both move
 
     @property

@@ -442,8 +442,10 @@ def _stats_section(stats: Mapping[str, Any]) -> str:
 
 def _x_strings(ns: np.ndarray) -> np.ndarray:
     """ISO strings plotly reads as UTC wall time (plotly.js ignores time zones)."""
-    unit = "s" if (ns % 1_000_000_000 == 0).all() else "ms"
-    return np.datetime_as_string(ns.astype("datetime64[ns]"), unit=unit)
+    times = ns.astype("datetime64[ns]")
+    if (ns % 1_000_000_000 == 0).all():
+        return np.datetime_as_string(times, unit="s")
+    return np.datetime_as_string(times, unit="ms")
 
 
 def _figure_html(fig: Any, div_id: str, height: str) -> str:

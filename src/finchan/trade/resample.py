@@ -265,7 +265,7 @@ class Resampler:
         """Local wall-clock seconds (naive, as if UTC) of POSIX seconds ``ts``."""
         if self._utc:
             return ts
-        import pandas as pd  # type: ignore[import-untyped]
+        import pandas as pd
 
         stamps = pd.to_datetime(np.round(ts * 1e9).astype(np.int64), utc=True)
         local = stamps.tz_convert(self.tz).tz_localize(None)
@@ -455,7 +455,7 @@ def resample_frame(bars: Any, timeframe: str, *, session_end: Any = None) -> Any
     >>> daily[["open", "close"]].round(2).values.tolist()
     [[100.0, 96.93], [96.93, 91.57], [91.57, 94.52]]
     """
-    import pandas as pd  # type: ignore[import-untyped]
+    import pandas as pd
 
     base = bars.attrs.get("timeframe")
     if base is None:

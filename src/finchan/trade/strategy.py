@@ -117,11 +117,36 @@ def _check_finite(method: str, symbol: str, name: str, value: Any) -> None:
         raise ValueError(f"{method}({symbol!r}): {name} must be a finite number, not {value!r}")
 
 
+class _ParamsField:
+    """``params`` of a strategy class: the defaults on the class, the run's values on an instance.
+
+    ``SmaCross.params`` is the dict the class declares; ``self.params`` is the
+    :class:`Params` that :meth:`Strategy.bind` gave (the defaults before
+    that). One attribute, two views, and no instance attribute hiding the
+    class's declaration.
+    """
+
+    __slots__ = ("defaults",)
+
+    def __init__(self, defaults: Mapping[str, Any]) -> None:
+        self.defaults = dict(defaults)
+
+    def __get__(self, instance: Strategy | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self.defaults
+        bound = instance.__dict__.get("_bound_params")
+        return bound if bound is not None else Params(self.defaults)
+
+
 class Strategy:
     """Base class of strategies (see the module docstring)."""
 
-    #: parameter names and their defaults; overridden by the config or the Python call
-    params: ClassVar[dict[str, Any]] = {}
+    if TYPE_CHECKING:
+        # the declared defaults (a dict) on the class, the run's Params on an
+        # instance: see _ParamsField; Any so both spellings type-check
+        params: ClassVar[Any]
+    else:
+        params = _ParamsField({})
     #: bars kept per symbol for :meth:`history` and :meth:`bars`; 0 keeps none
     history_bars: ClassVar[int] = 0
     #: default panel of plotted series by name (see :meth:`plot`)
@@ -132,7 +157,14 @@ class Strategy:
     #: (``None`` for a base bar). See docs/strategies.md, "Several timeframes".
     timeframes: ClassVar[tuple[str, ...]] = ()
 
-    # set by bind(); the class attribute ``params`` is shadowed by the instance's Params
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("params")
+        if isinstance(declared, Mapping):
+            # the class body's plain dict becomes the two-view attribute
+            cls.params = _ParamsField(declared)
+
+    # set by bind()
     env: Env
     broker: SimBroker
     log: logging.Logger
@@ -154,7 +186,7 @@ class Strategy:
         """Attach the strategy to a run (done by the strategy extension)."""
         self.env = env
         self.broker = broker
-        self.params = params  # type: ignore[misc]
+        self._bound_params = params
         self.log = logging.getLogger(f"strategy.{type(self).__name__}")
         self._last_close = broker._last_bars  # symbol -> last bar seen by the broker
         self._history: BarHistory | None = None
@@ -211,7 +243,7 @@ class Strategy:
 
             self._history = BarHistory(n)
             # prepended: the bar is in the history before any on_bar sees it
-            self.env.dispatcher.subscribe(BAR_EVENT, self._history.record, prepend=True)  # type: ignore[arg-type]
+            self.env.dispatcher.subscribe(BAR_EVENT, self._history.record, prepend=True)
         else:
             self._history.grow(n)
 

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from finchan.env import RunMode
 from finchan.errors import ConfigError
 from finchan.event import SysEvents
 from finchan.trade.bar import BAR_EVENT
@@ -118,7 +119,7 @@ def load_strategy_class(spec: Any) -> type[Strategy]:
     from finchan.trade.strategy import Strategy
 
     if isinstance(spec, type):
-        cls = spec
+        cls: Any = spec
     else:
         text = str(spec)
         module_name, sep, class_name = text.partition(":")
@@ -268,7 +269,7 @@ class StrategyRunner:
         if self.timeframes:
             _ask_feeds(self.env, self.strategy_class.__name__, self.timeframes)
         self._wall_start = time.time()
-        if self.options.save and self.env.run_mode == "backtrack":
+        if self.options.save and self.env.run_mode == RunMode.BACKTEST:
             self._open_run_dir()
         elif self.options.save:
             self._open_live_dir()
@@ -545,7 +546,7 @@ class MultiStrategyRunner(StrategyRunner):
             self.accounts = [self.account]
         else:
             from finchan.config import validate_ext_options
-            from finchan.exts.sim_broker import BrokerOptions, make_account
+            from finchan.trade.exts.sim_broker import BrokerOptions, make_account
 
             broker_options = validate_ext_options(env, "finchan.exts.sim_broker", BrokerOptions)
             for i, slot in enumerate(self.slots):

@@ -1,5 +1,9 @@
 """The key-value store of a run (the built-in ``finchan.exts.kvstore``).
 
+It lives with the stores rather than in ``finchan.exts`` because it opens
+backends, and the core never imports ``finchan.kvstore``; configs name it
+``finchan.exts.kvstore`` through an entry point (see ``pyproject.toml``).
+
 It opens one store when loaded and publishes it with
 ``env.set_ext_obj("finchan.exts.kvstore", store)``; ``cleanup`` closes it.
 Options (under ``backtrack_exts`` or ``live_track_exts``):
@@ -23,6 +27,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from finchan.env import RunMode
 from finchan.errors import StoreError
 from finchan.kvstore import open_store
 
@@ -47,7 +52,7 @@ def load_finchan_ext(env: Env) -> None:
     options = validate_ext_options(env, ext_name, KvStoreOptions)
     url = options.url
     if url is None:
-        url = "memory://" if env.run_mode == "backtrack" else str(env.work_dir / DEFAULT_FILE)
+        url = "memory://" if env.run_mode == RunMode.BACKTEST else str(env.work_dir / DEFAULT_FILE)
     prefix = options.prefix
     try:
         store = open_store(url, prefix=prefix, base_dir=env.work_dir)
