@@ -21,7 +21,8 @@ def test_a_new_order_has_the_documented_defaults():
 
 def test_enums_are_their_strings():
     assert [str(s) for s in Side] == ["BUY", "SELL"]
-    assert [str(t) for t in OrderType] == ["MARKET", "LIMIT", "STOP", "STOP_LIMIT"]
+    assert [str(t) for t in OrderType] == [
+        "MARKET", "LIMIT", "STOP", "STOP_LIMIT", "TRAILING_STOP", "TRAILING_STOP_LIMIT"]
     assert OrderStatus("PARTIALLY_FILLED") is OrderStatus.PARTIALLY_FILLED
     assert TimeInForce.DAY == "DAY"
 

@@ -85,7 +85,7 @@ def test_summary_and_repr(result):
 def test_save_writes_the_tables_and_a_summary_that_reads_back(result, tmp_path):
     out = result.save(tmp_path / "run", report=False)
     assert sorted(p.name for p in out.iterdir()) == [
-        "equity.csv", "fills.csv", "orders.csv", "summary.json", "trades.csv"]
+        "equity.csv", "fills.csv", "open_trades.csv", "orders.csv", "summary.json", "trades.csv"]
     assert json.loads((out / "summary.json").read_text())["fills"] == 3
     assert (out / "fills.csv").read_text().splitlines()[0] == (
         "datetime,symbol,side,qty,price,commission,order_id")

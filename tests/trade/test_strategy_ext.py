@@ -79,7 +79,7 @@ def test_a_saved_run_directory_is_complete_and_matches_the_result(make_env, tmp_
     env.run()
     runner = env.get_ext_obj(EXT)
     files = sorted(p.name for p in runner.run_dir.iterdir())
-    assert files == ["config.yml", "equity.csv", "fills.csv", "orders.csv", "run.json",
+    assert files == ["config.yml", "equity.csv", "fills.csv", "open_trades.csv", "orders.csv", "run.json",
                      "summary.json", "trades.csv"]
     summary = json.loads((runner.run_dir / "summary.json").read_text())
     assert summary["fills"] == len(runner.result.fills)
