@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 
 from finchan._time import get_tz
 from finchan.errors import ConfigError, RunError
-from finchan.trade.orders import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from finchan.trade._links import Links
+from finchan.trade.orders import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from finchan.trade.portfolio import Portfolio
 
 __all__ = [
