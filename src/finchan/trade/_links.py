@@ -38,7 +38,16 @@ def _oid(order: Order) -> int:
 class Links:
     """OCO groups and brackets of one broker, and the matching step that applies them."""
 
-    __slots__ = ("_activate", "_bracket", "_broker", "_dirty", "_held", "_oco", "linked")
+    __slots__ = (
+        "_activate",
+        "_bracket",
+        "_broker",
+        "_dirty",
+        "_held",
+        "_oco",
+        "_parents",
+        "linked",
+    )
 
     def __init__(self, broker: SimBroker) -> None:
         self._broker = broker
@@ -50,6 +59,8 @@ class Links:
         self._bracket: dict[int, list[Order]] = {}
         # ids of children waiting for their parent (not in any book)
         self._held: set[int] = set()
+        # ids of bracket parents not filled yet
+        self._parents: set[int] = set()
         # children to put in the books once the current pass is over
         self._activate: list[Order] = []
         # orders cancelled by a link during a pass, to take out of the books
@@ -90,6 +101,7 @@ class Links:
             self._bracket[member.id] = members
             self.linked.add(member.id)
         self._held.update(c.id for c in children)
+        self._parents.add(parent.id)
 
     def is_held(self, order: Order) -> bool:
         return order.id in self._held
@@ -129,7 +141,9 @@ class Links:
             members = self._bracket.get(current.id)
             status = current.status
             if members is not None and (status is not OrderStatus.PARTIALLY_FILLED):
-                if status is _FILLED and current is members[0] and current.id not in self._held:
+                is_parent = current.id in self._parents
+                self._parents.discard(current.id)
+                if status is _FILLED and is_parent:
                     # the parent filled: its children go live on the next bar
                     members.pop(0)
                     del self._bracket[current.id]

@@ -749,6 +749,11 @@ class SimBroker:
         ts = bar.timestamp
         bars = {b.symbol: b for b in peers if b.timestamp == ts}
         bars[bar.symbol] = bar
+        # a symbol whose bar of this time came already met it then (on its own,
+        # by _match_book, when it was the only symbol with orders): its orders
+        # must not meet it twice (a trailing stop would trail and fill on it)
+        last = self._last_bars
+        seen = [s for s, b in last.items() if s != bar.symbol and b.timestamp == ts and s in bars]
         # the bars of this time have all arrived (backtrader's notifications
         # come after the broker saw every data's bar): an order decided in a
         # notice of this pass (a trailing exit in on_fill, a target sized at
@@ -760,6 +765,8 @@ class SimBroker:
             self._group_symbols = set()
         done = self._group_symbols
         # a symbol whose orders met this time's bar already is not matched twice
+        if seen:
+            done.update(seen)
         symbols = [s for s in books if s in bars and s not in done]
         done.update(symbols)
         orders = sorted((o for s in symbols for o in books[s]), key=_order_id)
