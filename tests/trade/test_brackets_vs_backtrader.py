@@ -222,7 +222,9 @@ def _hosted(cls: type[Strategy]) -> type[Strategy]:
     return Hosted
 
 
-def _run_backtrader(frames: dict[str, pd.DataFrame]) -> tuple[list[tuple], float, dict]:
+def _run_backtrader(
+    frames: dict[str, pd.DataFrame], fill_perc: float | None = None
+) -> tuple[list[tuple], float, dict]:
     fills: list[tuple] = []
     statuses: dict[str, int] = {}
 
@@ -260,6 +262,8 @@ def _run_backtrader(frames: dict[str, pd.DataFrame]) -> tuple[list[tuple], float
     cerebro.addstrategy(Host)
     cerebro.broker.setcash(CASH)
     cerebro.broker.setcommission(commission=RATE)
+    if fill_perc is not None:
+        cerebro.broker.set_filler(bt.broker.fillers.FixedBarPerc(perc=fill_perc))
     cerebro.run()
     return fills, cerebro.broker.getvalue(), statuses
 
@@ -276,6 +280,7 @@ def test_brackets_and_oco_fill_like_backtrader_through_the_engine() -> None:
                       report=False)
     ours = [_row(f) for f in result._account.broker.fills]
     theirs, value, statuses = _run_backtrader(frames)
+    assert len(ours) >= 2_000
     assert len(ours) == len(theirs)
     assert ours == theirs  # the same fills, in execution order
     assert result.final_equity == pytest.approx(value, abs=1e-6)
@@ -286,3 +291,22 @@ def test_brackets_and_oco_fill_like_backtrader_through_the_engine() -> None:
     assert linked.sum() >= 200 and (~linked).sum() >= 50
     filled = orders[orders["status"] == "FILLED"].groupby("type").size()
     assert filled["STOP"] >= 100 and filled["LIMIT"] >= 200 and filled["TRAILING_STOP"] >= 30
+
+
+def test_partial_fills_of_parents_and_exits_match_backtrader_volume_filler() -> None:
+    # backtrader's FixedBarPerc lets each order take perc % of a bar's volume:
+    # finchan's volume_limit with backtrader_quirks. Entries and exits of 30
+    # units fill over several bars: the exits wait for the whole entry, an
+    # exit's partial fill leaves its sibling alive, an OCO member's cancels.
+    frames = _frames()
+    result = backtest(BracketTrader, frames, cash=CASH, commission=RATE, allow_short=True,
+                      volume_limit=0.003, backtrader_quirks=True, report=False)
+    ours = [_row(f) for f in result._account.broker.fills]
+    theirs, value, _ = _run_backtrader(frames, fill_perc=0.3)
+    assert ours == theirs
+    assert result.final_equity == pytest.approx(value, abs=1e-6)
+    orders = result.orders
+    # parents cancelled after a partial fill (their exits went with them)
+    partly = orders[(orders["status"] == "CANCELLED") & (orders["filled_qty"] > 0)]
+    assert len(partly) >= 1
+    assert sum(1 for f in result._account.broker.fills if f.qty < 30) >= 500
