@@ -285,3 +285,38 @@ def test_orders_of_a_symbol_matched_alone_do_not_meet_its_bar_again_in_a_group()
     assert broker.process_bar(day[2][0]) == ()
     assert stop.stop == pytest.approx(101.3)  # trailed on the close 102.8
     assert broker.process_bar(day[2][1]) == () and stop.is_open
+
+
+def test_linked_order_notices_are_the_same_in_two_runs_of_three_symbols() -> None:
+    runs: list[list[tuple]] = []
+
+    class Recorder(Strategy):
+        def on_start(self) -> None:
+            self.log_: list[tuple] = []
+            runs.append(self.log_)
+            self.k = 0
+
+        def on_bar(self, bar: Any) -> None:
+            s = bar.symbol
+            if self.position(s) == 0 and not self.open_orders(s):
+                self.k += 1
+                c = bar.close
+                if self.k % 2:
+                    self.buy_bracket(s, 7, round(c - 0.05, 4), round(c - 0.3, 4), round(c + 0.3, 4))
+                else:
+                    first = self.buy(s, 7, limit=round(c - 0.1, 4))
+                    self.buy(s, 7, stop=round(c + 0.1, 4), oco=first)
+            elif self.position(s) and not self.open_orders(s):
+                self.sell(s, self.position(s))
+
+        def on_order(self, order: Order) -> None:
+            self.log_.append((order.id, order.symbol, str(order.status), order.reason))
+
+    data = {s: make_bars(1_000, seed=k) for k, s in enumerate(("A", "B", "C"))}
+    tables = []
+    for _ in range(2):
+        result = backtest(Recorder, data, cash=1_000_000.0, volume_limit=0.002, report=False)
+        tables.append(result.orders.to_csv(index=False))
+    assert tables[0] == tables[1] and runs[0] == runs[1] and len(runs[0]) > 500
+    orders = result.orders
+    assert (orders["reason"].str.startswith("cancelled: linked order")).sum() >= 50
