@@ -29,7 +29,10 @@ does not pays nothing for them.
 Orders: :meth:`Strategy.buy`, :meth:`Strategy.sell` (market, or limit/stop/
 stop-limit from ``limit=``/``stop=``), :meth:`Strategy.order_target`,
 :meth:`Strategy.order_target_percent`, :meth:`Strategy.cancel`. An order is
-decided at ``now`` and meets only later bars.
+decided at ``now`` and meets only later bars. Linked orders:
+``buy``/``sell(..., oco=other)`` (one-cancels-others) and
+:meth:`Strategy.buy_bracket`/:meth:`Strategy.sell_bracket` (an entry whose
+stop and take-profit exits go live once it is filled; docs/broker.md).
 """
 
 from __future__ import annotations
