@@ -183,6 +183,16 @@ def test_bracket_parent_rejected_rejects_the_children_and_a_rejected_child_cance
     assert take.status is OrderStatus.REJECTED and broker.open_orders() == []
 
 
+def test_a_bracket_of_orders_already_submitted_is_refused() -> None:
+    from finchan.errors import RunError
+
+    broker = _broker()
+    used = broker.submit(Order("X", "SELL", 1, "STOP", stop=90.0))
+    with pytest.raises(RunError, match=f"order #{used.id} was already submitted"):
+        broker.submit_bracket(Order("X", "BUY", 1), used, None)
+    assert len(broker.orders) == 1
+
+
 def test_cancelling_an_exit_cancels_its_sibling() -> None:
     broker = _broker()
     _entry, stop, take = _bracket(broker, limit=None)

@@ -492,9 +492,17 @@ class SimBroker:
         cancels the other; a member cancelled, expired or rejected cancels the
         rest. If ``parent`` is rejected the exits are rejected; if an exit is
         rejected at submission, the orders already accepted are cancelled
-        (docs/broker.md, "Brackets").
+        (docs/broker.md, "Linked orders").
+
+        Raises
+        ------
+        RunError
+            if one of the orders was already submitted.
         """
         children = [c for c in (stop, take) if c is not None]
+        for order in (parent, *children):
+            if order.id:
+                raise RunError(f"SimBroker.submit_bracket: order #{order.id} was already submitted")
         self.submit(parent)
         accepted: list[Order] = []
         failed: Order | None = None if parent.is_open else parent
