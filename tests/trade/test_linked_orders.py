@@ -183,6 +183,13 @@ def test_bracket_parent_rejected_rejects_the_children_and_a_rejected_child_cance
     assert take.status is OrderStatus.REJECTED and broker.open_orders() == []
 
 
+def test_cancelling_a_waiting_exit_cancels_the_entry_and_the_other_exit() -> None:
+    broker = _broker()
+    entry, stop, take = _bracket(broker)
+    assert broker.cancel_linked(take.id) == [take, entry, stop]  # backtrader's _bracketize
+    assert broker.open_orders() == [] and entry.reason == "cancelled: linked order #3 closed"
+
+
 def test_a_bracket_of_orders_already_submitted_is_refused() -> None:
     from finchan.errors import RunError
 
