@@ -6,7 +6,8 @@
     python -m bench --only sma_cross memory
 
 Benchmarks: ``dispatch``, ``sma_cross``, ``memory``, ``startup``,
-``kvstore`` (when ``bench/kvstore.py`` has ``run()``), ``sweep`` and ``resample``; each module's
+``kvstore`` (when ``bench/kvstore.py`` has ``run()``), ``sweep``, ``resample``
+and ``brackets``; each module's
 ``run(quick) -> list[dict]`` gives the rows. Every target gets a PASS/FAIL
 mark; quick figures are indicative only (small data, one run).
 
@@ -159,6 +160,13 @@ def _sweep_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
     return targets, checks
 
 
+def _brackets_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
+    # report only: the figures stand beside backtrader's; the fills must agree
+    checks = [(f"{row['bars']:,} bars: {row['engine']} fills equal finchan's",
+               bool(row["same_fills"])) for row in rows if row["engine"] != "finchan"]
+    return [], checks
+
+
 def _resample_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
     # no speed target of its own: the figures are reported beside backtrader's
     checks = [(f"{row['bars']:,} bars, {row['case']}: {row['engine']} fills equal finchan's",
@@ -212,6 +220,12 @@ BENCHMARKS: dict[str, tuple[str, _Judge, list[_Column] | None]] = {
         ("bars", "bars", ""), ("case", "case", ""), ("engine", "engine", ""),
         ("bars_per_s", "bars/s", ",.0f"), ("seconds", "seconds", ".3f"), ("fills", "fills", ""),
         ("same_fills", "same fills", ""), ("finchan_ratio", "this s / finchan s", ".1f"),
+    ]),
+    "brackets": ("Brackets: the SMA cross with a bracket on every entry, beside backtrader",
+                 _brackets_targets, [
+        ("engine", "engine", ""), ("bars", "bars", ""), ("bars_per_s", "bars/s", ",.0f"),
+        ("seconds", "seconds", ".3f"), ("fills", "fills", ""),
+        ("final_equity", "final equity", ",.2f"), ("same_fills", "same fills", ""),
     ]),
 }
 

@@ -20,6 +20,7 @@ if (ROOT / "bench" / "kvstore.py").exists():
     SECTIONS.append("kvstore")
 SECTIONS.append("sweep")
 SECTIONS.append("resample")
+SECTIONS.append("brackets")
 
 
 class QuickRun:

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple, cast
 
 from finchan._time import get_tz
 from finchan.errors import ConfigError, RunError
+from finchan.trade._links import Links
 from finchan.trade.orders import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from finchan.trade.portfolio import Portfolio
 
@@ -272,7 +273,9 @@ class SimBroker:
         "_group_ts",
         "_ids",
         "_last_bars",
+        "_links",
         "_lots",
+        "_match",
         "_now",
         "_orders",
         "_quirks",
@@ -348,6 +351,10 @@ class SimBroker:
         # the time whose bars met the orders of all symbols at once, and those symbols
         self._group_ts = -_INF
         self._group_symbols: set[str] = set()
+        # OCO groups and brackets (finchan.trade._links), made at the first
+        # linked order: until then the matching loop is the plain one
+        self._links: Links | None = None
+        self._match = self._match_order
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -385,6 +392,9 @@ class SimBroker:
         RunError
             if the order was already submitted (it has an id).
         """
+        return self._submit(order, book=True)
+
+    def _submit(self, order: Order, book: bool) -> Order:
         if order.id:
             raise RunError(f"SimBroker.submit: order #{order.id} was already submitted")
         order.id = oid = next(self._ids)
@@ -403,22 +413,124 @@ class SimBroker:
             # expire (backtrader), they fill at the next bar whatever its day
             order._expires = self._day_end(order.created_ts)
         order.status = _ACCEPTED
-        book = self._books.get(order.symbol)
-        if book is None:
+        if not book:
+            return order  # a bracket's child: booked when its parent fills
+        orders = self._books.get(order.symbol)
+        if orders is None:
             self._books[order.symbol] = [order]
         else:
-            book.append(order)
+            orders.append(order)
         return order
 
     def cancel(self, order_id: int) -> bool:
-        """Cancel an open order; return ``False`` if it is unknown or already final."""
+        """Cancel an open order; return ``False`` if it is unknown or already final.
+
+        A linked order (OCO, bracket) cancels its linked orders too; use
+        :meth:`cancel_linked` to get them.
+        """
+        return bool(self.cancel_linked(order_id))
+
+    def cancel_linked(self, order_id: int) -> list[Order]:
+        """Cancel an open order and the orders linked to it; return them, that one first.
+
+        Empty if the order is unknown or already final. The linked orders
+        (its OCO group, its bracket) follow in id order (docs/broker.md).
+        """
         order = self._orders.get(order_id)
         if order is None or not order.is_open:
-            return False
+            return []
         order.status = OrderStatus.CANCELLED
         order.reason = "cancelled"
-        self._unbook(order)
-        return True
+        links = self._links
+        if links is None or order.id not in links.linked:
+            self._unbook(order)
+            return [order]
+        if not links.is_held(order):
+            self._unbook(order)
+        cancelled = [order]
+        links.on_event(order, cancelled_out=cancelled)
+        links.sweep()
+        return cancelled
+
+    # -- linked orders ---------------------------------------------------------------------
+
+    def _linked(self) -> Links:
+        if self._links is None:
+            self._links = Links(self)
+            self._match = self._links.match
+        return self._links
+
+    def link_oco(self, order: Order, other: Order) -> list[Order]:
+        """Put the submitted ``order`` in ``other``'s OCO group (backtrader's ``oco=other``).
+
+        One fill (partial too), cancellation, expiry or rejection of a member
+        cancels the group's other open members. Returns the orders cancelled
+        now: ``other``'s group if ``order`` was rejected at submission. If
+        ``other`` is no longer open and in no group, ``order`` stays unlinked
+        (backtrader's rule).
+
+        Raises
+        ------
+        ValueError
+            if an order was not submitted to this broker or ``order`` is in a group already.
+        """
+        for o in (order, other):
+            if not o.id or self._orders.get(o.id) is not o:
+                raise ValueError(f"oco: {o!r} was not submitted to this broker")
+        if order is other:
+            raise ValueError(f"oco: order #{order.id} cannot be linked to itself")
+        return self._linked().add_oco(order, other)
+
+    def submit_bracket(
+        self, parent: Order, stop: Order | None, take: Order | None
+    ) -> tuple[Order, Order | None, Order | None]:
+        """Submit an entry with its exits (backtrader's ``buy_bracket``); return the three.
+
+        ``stop`` and ``take`` (either may be None) wait, ``ACCEPTED`` but not in
+        :meth:`open_orders`, until ``parent`` is completely filled, and meet
+        the bars after the one it filled on. The exit that fills completely
+        cancels the other; a member cancelled, expired or rejected cancels the
+        rest. If ``parent`` is rejected the exits are rejected; if an exit is
+        rejected at submission, the orders already accepted are cancelled
+        (docs/broker.md, "Linked orders").
+
+        Raises
+        ------
+        RunError
+            if one of the orders was already submitted.
+        """
+        children = [c for c in (stop, take) if c is not None]
+        for order in (parent, *children):
+            if order.id:
+                raise RunError(f"SimBroker.submit_bracket: order #{order.id} was already submitted")
+        self.submit(parent)
+        accepted: list[Order] = []
+        failed: Order | None = None if parent.is_open else parent
+        for child in children:
+            if failed is not None:
+                child.id = oid = next(self._ids)
+                self._orders[oid] = child
+                if child.created_ts is None:
+                    child.created_ts = self._now
+                child.status = _REJECTED
+                child.reason = f"bracket order #{failed.id} {str(failed.status).lower()}"
+                continue
+            self._submit(child, book=False)
+            if child.is_open:
+                accepted.append(child)
+            else:
+                failed = child
+        if failed is not None:
+            for order in (parent, *accepted):
+                if order.is_open:
+                    order.status = OrderStatus.CANCELLED
+                    order.reason = f"cancelled: bracket order #{failed.id} rejected"
+                    if order is parent:
+                        self._unbook(order)
+            return parent, stop, take
+        if children:
+            self._linked().hold(parent, children)
+        return parent, stop, take
 
     def _unbook(self, order: Order) -> None:
         book = self._books[order.symbol]
@@ -629,6 +741,8 @@ class SimBroker:
         else:
             notices = self._match_book(book, bar)
         self.portfolio.mark(symbol, bar.close)
+        if self._links is not None:
+            self._links.sweep()
         return notices
 
     def _match_book(self, book: list[Order], bar: Any) -> Sequence[Notice]:
@@ -638,7 +752,7 @@ class SimBroker:
         # backtrader_quirks each order may take it all (FixedBarPerc)
         cap = _INF if volume_limit is None else _volume_cap(bar.volume, volume_limit)
         closed = False
-        match = self._match_order
+        match = self._match
         for order in book:
             cap = match(order, bar, cap, notices)
             if not order.is_open:
@@ -657,6 +771,11 @@ class SimBroker:
         ts = bar.timestamp
         bars = {b.symbol: b for b in peers if b.timestamp == ts}
         bars[bar.symbol] = bar
+        # a symbol whose bar of this time came already met it then (on its own,
+        # by _match_book, when it was the only symbol with orders): its orders
+        # must not meet it twice (a trailing stop would trail and fill on it)
+        last = self._last_bars
+        seen = [s for s, b in last.items() if s != bar.symbol and b.timestamp == ts and s in bars]
         # the bars of this time have all arrived (backtrader's notifications
         # come after the broker saw every data's bar): an order decided in a
         # notice of this pass (a trailing exit in on_fill, a target sized at
@@ -668,13 +787,15 @@ class SimBroker:
             self._group_symbols = set()
         done = self._group_symbols
         # a symbol whose orders met this time's bar already is not matched twice
+        if seen:
+            done.update(seen)
         symbols = [s for s in books if s in bars and s not in done]
         done.update(symbols)
         orders = sorted((o for s in symbols for o in books[s]), key=_order_id)
         volume_limit = self._volume_limit
         caps: dict[str, float] = {}
         notices: list[Notice] = []
-        match = self._match_order
+        match = self._match
         for order in orders:
             symbol = order.symbol
             sbar = bars[symbol]

@@ -31,7 +31,10 @@ does not pays nothing for them.
 Orders: :meth:`Strategy.buy`, :meth:`Strategy.sell` (market, or limit/stop/
 stop-limit from ``limit=``/``stop=``), :meth:`Strategy.order_target`,
 :meth:`Strategy.order_target_percent`, :meth:`Strategy.cancel`. An order is
-decided at ``now`` and meets only later bars.
+decided at ``now`` and meets only later bars. Linked orders:
+``buy``/``sell(..., oco=other)`` (one-cancels-others) and
+:meth:`Strategy.buy_bracket`/:meth:`Strategy.sell_bracket` (an entry whose
+stop and take-profit exits go live once it is filled; docs/broker.md).
 """
 
 from __future__ import annotations
@@ -338,6 +341,8 @@ class Strategy:
         tif: str | TimeInForce,
         trail_amount: float | None = None,
         trail_percent: float | None = None,
+        oco: Order | None = None,
+        send: bool = True,
     ) -> Order:
         method = "buy" if side is Side.BUY else "sell"
         _check_finite(method, symbol, "qty", qty)
@@ -368,8 +373,13 @@ class Strategy:
             trail_amount=trail_amount,
             trail_percent=trail_percent,
         )
+        if not send:
+            return order  # a bracket's order: submitted by buy_bracket/sell_bracket
         self.broker.submit(order)
         self.on_order(order)
+        if oco is not None:
+            for other in self.broker.link_oco(order, oco):
+                self.on_order(other)
         return order
 
     def buy(
@@ -382,6 +392,7 @@ class Strategy:
         *,
         trail_amount: float | None = None,
         trail_percent: float | None = None,
+        oco: Order | None = None,
     ) -> Order:
         """Buy ``qty``: market, or limit (``limit=``), stop (``stop=``), stop-limit (both).
 
@@ -390,8 +401,14 @@ class Strategy:
         and follows the closes down (backtrader's ``StopTrail``); with
         ``limit=`` a trailing stop-limit whose limit keeps its distance to the
         stop (``StopTrailLimit``). See docs/broker.md.
+
+        ``oco=other`` puts the order in ``other``'s one-cancels-others group
+        (backtrader's ``oco=``): a fill, cancellation, expiry or rejection of
+        one member cancels the others (docs/broker.md, "Linked orders").
         """
-        return self._submit(Side.BUY, symbol, qty, limit, stop, tif, trail_amount, trail_percent)
+        return self._submit(
+            Side.BUY, symbol, qty, limit, stop, tif, trail_amount, trail_percent, oco
+        )
 
     def sell(
         self,
@@ -403,13 +420,16 @@ class Strategy:
         *,
         trail_amount: float | None = None,
         trail_percent: float | None = None,
+        oco: Order | None = None,
     ) -> Order:
         """Sell ``qty``: market, or limit, stop, stop-limit, trailing like :meth:`buy`.
 
         A trailing sell's stop starts ``trail_amount`` (or ``trail_percent``)
         below the last close and follows the closes up.
         """
-        return self._submit(Side.SELL, symbol, qty, limit, stop, tif, trail_amount, trail_percent)
+        return self._submit(
+            Side.SELL, symbol, qty, limit, stop, tif, trail_amount, trail_percent, oco
+        )
 
     def order_target(self, symbol: str, qty: float) -> Order | None:
         """Market order bringing the position to ``qty`` (signed); None if already there."""
@@ -478,12 +498,96 @@ class Strategy:
             return None
         return self.order_target(symbol, target)
 
+    def buy_bracket(
+        self,
+        symbol: str,
+        qty: float,
+        limit: float | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        tif: str = "GTC",
+        *,
+        stop_trail_amount: float | None = None,
+        stop_trail_percent: float | None = None,
+    ) -> tuple[Order, Order | None, Order | None]:
+        """A buy with a sell stop below and a sell limit above (backtrader's ``buy_bracket``).
+
+        Returns ``(entry, stop, take)``. The entry is a limit buy at ``limit``
+        (market with ``limit=None``); the exits, each of ``qty``, wait until
+        the entry is completely filled and meet the bars after that one; the
+        exit that fills completely cancels the other. ``stop_loss=None`` or
+        ``take_profit=None`` leaves that exit out (its slot is None);
+        ``stop_trail_amount=``/``stop_trail_percent=`` make the stop a
+        trailing stop (then ``stop_loss`` must be None). ``on_order`` gets
+        the three orders in that order. See docs/broker.md, "Brackets".
+        """
+        return self._bracket(
+            Side.BUY, symbol, qty, limit, stop_loss, take_profit, tif,
+            stop_trail_amount, stop_trail_percent,
+        )
+
+    def sell_bracket(
+        self,
+        symbol: str,
+        qty: float,
+        limit: float | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        tif: str = "GTC",
+        *,
+        stop_trail_amount: float | None = None,
+        stop_trail_percent: float | None = None,
+    ) -> tuple[Order, Order | None, Order | None]:
+        """The mirror of :meth:`buy_bracket`: a sell, a buy stop above and a buy limit below."""
+        return self._bracket(
+            Side.SELL, symbol, qty, limit, stop_loss, take_profit, tif,
+            stop_trail_amount, stop_trail_percent,
+        )
+
+    def _bracket(
+        self,
+        side: Side,
+        symbol: str,
+        qty: float,
+        limit: float | None,
+        stop_loss: float | None,
+        take_profit: float | None,
+        tif: str,
+        trail_amount: float | None,
+        trail_percent: float | None,
+    ) -> tuple[Order, Order | None, Order | None]:
+        method = "buy_bracket" if side is Side.BUY else "sell_bracket"
+        trailing = trail_amount is not None or trail_percent is not None
+        if trailing and stop_loss is not None:
+            raise ValueError(f"{method}({symbol!r}): a trailing stop sets its own price; "
+                             "give stop_loss or stop_trail_amount/stop_trail_percent, not both")
+        if stop_loss is None and take_profit is None and not trailing:
+            raise ValueError(f"{method}({symbol!r}): needs stop_loss, take_profit or a stop trail")
+        exit_side = Side.SELL if side is Side.BUY else Side.BUY
+        parent = self._submit(side, symbol, qty, limit, None, tif, send=False)
+        stop = None
+        if stop_loss is not None or trailing:
+            stop = self._submit(exit_side, symbol, qty, None, stop_loss, tif,
+                                trail_amount, trail_percent, send=False)
+        take = None
+        if take_profit is not None:
+            take = self._submit(exit_side, symbol, qty, take_profit, None, tif, send=False)
+        self.broker.submit_bracket(parent, stop, take)
+        for order in (parent, stop, take):
+            if order is not None:
+                self.on_order(order)
+        return parent, stop, take
+
     def cancel(self, order: Order) -> bool:
-        """Cancel an open order; False if it was no longer open."""
-        cancelled = self.broker.cancel(order.id)
-        if cancelled:
-            self.on_order(order)
-        return cancelled
+        """Cancel an open order; False if it was no longer open.
+
+        Its linked orders (OCO group, bracket) are cancelled too; ``on_order``
+        gets this order, then those in id order.
+        """
+        cancelled = self.broker.cancel_linked(order.id)
+        for done in cancelled:
+            self.on_order(done)
+        return bool(cancelled)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return self.broker.open_orders(symbol)
