@@ -628,9 +628,15 @@ def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, strea
     raw["live_exts"]["finchan.exts.redis_stream"].update(
         {"batch": 50, "max_deliveries": 100, "status_interval": 0}
     )
+    # the SMA cross keeping variables in self.state: committed with each batch
+    for section in ("live_exts", "backtest_exts"):
+        raw[section]["finchan.exts.strategy"]["class"] = "stateful_sma:StatefulSma"
+        raw[section]["finchan.exts.strategy"]["name"] = "SmaCross"
     _dump(config, raw)
     expected = _backtest_fills(config)
     (backtest_dir,) = (tmp_path / "work" / "runs").iterdir()
+    expected_state = (backtest_dir / "state.json").read_bytes()
+    assert b'"bars":1500' in expected_state
     live_dir = tmp_path / "work" / "live" / "SmaCross"
     state = live_dir / "state.db"
     targets = sorted(random.Random(11).sample(range(50, 1450), 10))
@@ -683,17 +689,23 @@ def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, strea
     client.close()
     db = sqlite3.connect(state)
     journal = [mid for (mid,) in db.execute("SELECT id FROM journal ORDER BY seq")]
+    (committed_state,) = db.execute("SELECT value FROM status WHERE key='state'").fetchone()
     db.close()
+    # self.state as the uninterrupted run left it: committed, and in the live directory
+    assert committed_state.encode() + b"\n" == expected_state
+    assert (live_dir / "state.json").read_bytes() == expected_state
     assert len(published) == 1500
     assert journal == published
     # and the journal replayed as a backtest gives the live fills, byte for byte
     result = subprocess.run(
         [sys.executable, "-m", "finchan", "replay", str(live_dir), "-q"],
         capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(TEST_EXTS)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (replay_dir,) = (live_dir / "replay" / "runs").iterdir()
     assert (replay_dir / "fills.csv").read_bytes() == expected
+    assert (replay_dir / "state.json").read_bytes() == expected_state
     # finchan status reads the same from the stored state
     result = subprocess.run(
         [sys.executable, "-m", "finchan", "status", str(live_dir)],

@@ -40,9 +40,11 @@ start.
 
 Durable state (:mod:`finchan.trade.journal`): when a batch's marker is
 reached, the bars dispatched since the last one, the last applied id per
-stream and a status snapshot are committed in one SQLite transaction, and
+stream, the strategy's ``self.state`` (when changed) and a status snapshot
+are committed in one SQLite transaction, and
 only then is the batch acknowledged. On restart the journal is handed to the
-bar handlers again (rebuilding the broker and the strategy exactly), pending
+bar handlers again (rebuilding the broker and the strategy exactly), the
+committed ``self.state`` is loaded, pending
 entries at or below the last applied id are acknowledged and skipped, and
 the rest are processed. At ``SYSTEM_EXITING`` (SIGINT, SIGTERM, end) what
 was dispatched is committed too.
@@ -243,6 +245,8 @@ class RedisStreamSource(AbsEventSource):
         # bars dispatched since the last commit, in dispatch order
         self._applied: list[Any] = []
         self._recovering = False
+        # the strategy's state as last committed (JSON), to write it only when changed
+        self._state_text: str | None = None
         # batches whose marker was reached, waiting for the committer (FIFO)
         self._commits: list[tuple[Any, Any]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -354,7 +358,14 @@ class RedisStreamSource(AbsEventSource):
                 # order), so the last one dispatched has the highest id
                 last[key] = mid
         account = self.env.get_ext_obj("finchan.exts.sim_broker", None)
-        return rows, last, status_snapshot(account, applied[-1].timestamp)
+        state = None
+        runner = self.env.get_ext_obj("finchan.exts.strategy", None)
+        if runner is not None:
+            # taken now, at the batch's end, so it matches the journal rows
+            text = runner.strategy.state.to_json()
+            if text != self._state_text:
+                state = self._state_text = text
+        return rows, last, status_snapshot(account, applied[-1].timestamp), state
 
     async def _commit_loop(self) -> None:
         """Commit the queued batches (all that are waiting, in one transaction), then XACK.
@@ -372,7 +383,7 @@ class RedisStreamSource(AbsEventSource):
                 work = [w for w, _ in items if w is not None]
                 if work and self.store is not None and self._commit_error is None:
                     await loop.run_in_executor(self._executor, self.store.commit_many, work)
-                    for _, last, _ in work:
+                    for _, last, *_ in work:
                         for key, mid in last.items():
                             self._applied_upto[key.encode()] = stream_id_key(mid)
                 if self._commit_error is None:
@@ -418,6 +429,13 @@ class RedisStreamSource(AbsEventSource):
                         logger.error("recovering %r: %s raised %r", bar, handler, exc)
         finally:
             self._recovering = False
+        state = store.strategy_state()
+        runner = self.env.get_ext_obj("finchan.exts.strategy", None)
+        if state is not None and runner is not None:
+            # the committed value wins over the rebuilt one: a strategy may have
+            # stored what its bars do not give (the wall clock, outside data)
+            runner.strategy.state.load(state)
+            self._state_text = state
         logger.warning(
             "%s: recovered %d bars from the journal in %.2fs",
             ext_name,

@@ -8,9 +8,10 @@ Each batch of bars the run handled is committed in ONE transaction
   stream key and message id;
 * ``input``: the last applied message id per stream;
 * ``status``: a snapshot of the account (cash, equity, positions, open
-  orders, fills) for ``finchan status``.
+  orders, fills) for ``finchan status``, and the strategy's ``self.state``
+  as JSON (row ``state``, written when it changed).
 
-The broker's orders, fills and positions and the strategy's own variables
+The broker's orders, fills and positions and the strategy's other variables
 are not stored as such: they are a deterministic function of the journal
 (the simulated broker fills by the backtest's rules), so a restart rebuilds
 them exactly by handing the journal to the same handlers before reading on,
@@ -123,14 +124,28 @@ class LiveStore:
                 Mapping[str, str],
                 Mapping[str, Any] | None,
             ]
+            | tuple[
+                Iterable[tuple[Any, str | None, str | None]],
+                Mapping[str, str],
+                Mapping[str, Any] | None,
+                str | None,
+            ]
         ],
     ) -> None:
-        """:meth:`commit` of several batches in ONE transaction (group commit), in order."""
+        """:meth:`commit` of several batches in ONE transaction (group commit), in order.
+
+        A batch may carry a fourth item: the strategy's state as JSON text
+        (None: unchanged), committed with its journal rows.
+        """
         seq = self.bars
         rows = []
         last_ids: dict[str, str] = {}
         status: Mapping[str, Any] | None = None
-        for applied, last, batch_status in batches:
+        state: str | None = None
+        for batch in batches:
+            applied, last, batch_status = batch[0], batch[1], batch[2]
+            if len(batch) > 3 and batch[3] is not None:  # type: ignore[misc]
+                state = batch[3]  # type: ignore[misc]
             for bar, stream, mid in applied:
                 seq += 1
                 rows.append((seq, stream, mid, bar.symbol, bar.timestamp, bar.open, bar.high,
@@ -151,6 +166,8 @@ class LiveStore:
                     "INSERT OR REPLACE INTO status VALUES ('status', ?)",
                     (json.dumps({**status, "bars": seq}),),
                 )
+            if state is not None:
+                db.execute("INSERT OR REPLACE INTO status VALUES ('state', ?)", (state,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -178,6 +195,11 @@ class LiveStore:
         """The last committed status snapshot (``{}`` before the first commit)."""
         row = self._db.execute("SELECT value FROM status WHERE key='status'").fetchone()
         return json.loads(row[0]) if row else {}
+
+    def strategy_state(self) -> str | None:
+        """The last committed ``self.state`` of the strategy, as JSON (None: never written)."""
+        row = self._db.execute("SELECT value FROM status WHERE key='state'").fetchone()
+        return row[0] if row else None
 
     def set_run_info(self, info: Mapping[str, Any]) -> None:
         """Store facts about the run (its config directory) for ``finchan replay``."""
