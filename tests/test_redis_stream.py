@@ -287,6 +287,63 @@ def test_malformed_and_poison_messages_go_to_the_dead_letter_stream(
     client.close()
 
 
+def test_a_restart_from_a_snapshot_gives_the_fills_and_order_ids_of_the_full_journal(
+    tmp_path, stream_keys, caplog
+):
+    import sqlite3
+
+    import redis
+
+    from finchan.trade._synthetic import make_bars
+
+    url = f"{REDIS}/{DB_INPROCESS}"
+    _require_redis(url)
+    stream = _key(stream_keys, "snap")
+    client = redis.Redis.from_url(url, decode_responses=True)
+    bars = make_bars(600)
+
+    def publish(frame) -> None:
+        pipe = client.pipeline()
+        for row in frame.itertuples():
+            pipe.xadd(stream, {"symbol": "SYN", "datetime": row.datetime,
+                               "open": repr(row.open), "high": repr(row.high),
+                               "low": repr(row.low), "close": repr(row.close),
+                               "volume": repr(float(row.volume))})  # fmt: skip
+        pipe.execute()
+
+    def run(where: str, group: str, snapshot_bars: int) -> object:
+        options = {"url": url, "streams": [stream], "idle_timeout": 0.3, "batch": 50,
+                   "group": group, "snapshot_bars": snapshot_bars, "status_interval": 0}  # fmt: skip
+        return _run_live_inprocess(tmp_path / where, options, save=True)
+
+    publish(bars.iloc[:400])
+    run("snap", "snap", 150)  # snapshots at 150, 300 and at the clean stop (400)
+    snap_dir = tmp_path / "snap" / "work" / "live" / "SmaCross"
+    full_dir = tmp_path / "full" / "work" / "live" / "SmaCross"
+    full_dir.mkdir(parents=True)
+    shutil.copy(snap_dir / "state.db", full_dir / "state.db")
+    db = sqlite3.connect(full_dir / "state.db")
+    assert db.execute("SELECT seq FROM snapshot").fetchall() == [(400,)]
+    with db:
+        db.execute("DELETE FROM snapshot")
+    db.close()
+    publish(bars.iloc[400:])
+    caplog.clear()
+    # one restarts from the snapshot, the other hands the whole journal to the handlers
+    run("snap", "snap", 150)
+    run("full", "full", 0)  # a new group reads all 600; the 400 applied are skipped
+    logged = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
+    assert [m.split(" in ")[0] for m in logged] == [
+        "finchan.exts.redis_stream: recovered 400 bars (400 from a snapshot, 0 from the journal)",
+        "finchan.exts.redis_stream: recovered 400 bars (0 from a snapshot, 400 from the journal)",
+    ]
+    for name in ("fills.csv", "orders.csv", "equity.csv", "trades.csv"):
+        assert (snap_dir / name).read_bytes() == (full_dir / name).read_bytes(), name
+    orders = (snap_dir / "orders.csv").read_text().splitlines()
+    assert len(orders) > 50  # SMA 2/3 on 600 bars: many orders, ids continuing
+    client.close()
+
+
 def test_several_streams_one_per_symbol_without_a_symbol_field(tmp_path, stream_keys):
     import redis
 
@@ -626,7 +683,7 @@ def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, strea
     yaml = YAML(typ="safe", pure=True)
     raw = yaml.load(config.read_text(encoding="utf-8"))
     raw["live_exts"]["finchan.exts.redis_stream"].update(
-        {"batch": 50, "max_deliveries": 100, "status_interval": 0}
+        {"batch": 50, "max_deliveries": 100, "status_interval": 0, "snapshot_bars": 120}
     )
     # the SMA cross keeping variables in self.state: committed with each batch
     for section in ("live_exts", "backtest_exts"):
@@ -669,6 +726,10 @@ def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, strea
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+    # restarts took the account and strategy from a snapshot and the journal's tail
+    log = (tmp_path / "work" / "logs" / "finchan.log").read_text(encoding="utf-8")
+    recovered = re.findall(r"recovered (\d+) bars \((\d+) from a snapshot", log)
+    assert any(0 < int(snap) < int(total) for total, snap in recovered), recovered
     # fills, orders and positions as if nothing had happened
     assert (live_dir / "fills.csv").read_bytes() == expected
     assert (live_dir / "orders.csv").read_bytes() == (backtest_dir / "orders.csv").read_bytes()

@@ -20,6 +20,9 @@ stream messages into ``"bar"`` events. Options::
       reconnect_max: 5.0                 # ... up to this
       state: auto                        # auto: state.db in the live run directory;
                                          # a path; or null: no durable state
+      snapshot_bars: 20000               # bars between snapshots of the account and
+                                         # strategy (0: none; a restart replays the
+                                         # whole journal)
       status_interval: 10                # seconds between status log lines (0: none)
       results_interval: 60               # seconds between refreshes of the live directory's
                                          # result files (0: only when the run ends)
@@ -125,6 +128,7 @@ class StreamOptions(BaseModel):
     reconnect_min: float = Field(0.1, gt=0)
     reconnect_max: float = Field(5.0, gt=0)
     state: str | None = "auto"
+    snapshot_bars: int = Field(20_000, ge=0)
     status_interval: float = Field(10.0, ge=0)
     results_interval: float = Field(60.0, ge=0)
 
@@ -247,6 +251,10 @@ class RedisStreamSource(AbsEventSource):
         self._recovering = False
         # the strategy's state as last committed (JSON), to write it only when changed
         self._state_text: str | None = None
+        # journal position of the bars taken for commits, and of the last snapshot
+        self._taken = 0
+        self._snapshot_at = 0
+        self._snapshots = options.snapshot_bars > 0
         # batches whose marker was reached, waiting for the committer (FIFO)
         self._commits: list[tuple[Any, Any]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -293,6 +301,7 @@ class RedisStreamSource(AbsEventSource):
                 "(finchan.exts.strategy: name) or move that directory away"
             )
         self.store.set_run_info(info)
+        self._taken = self.store.bars
         self._applied_upto = {
             key.encode(): stream_id_key(last) for key, last in self.store.last_ids.items()
         }
@@ -336,16 +345,17 @@ class RedisStreamSource(AbsEventSource):
         committer = self._committer
         if committer is not None:
             await asyncio.wait([committer])
-        work = self._take_applied()
+        work = self._take_applied(final=True)
         if work is not None and self.store is not None and self._commit_error is None:
             self.store.commit_many([work])
 
-    def _take_applied(self) -> Any:
-        """The bars dispatched since the last call as journal rows, input positions, status."""
+    def _take_applied(self, final: bool = False) -> Any:
+        """The bars dispatched since the last call as journal rows, input positions, status,
+        the strategy's state when changed and a snapshot when due (or ``final``)."""
         from finchan.trade.journal import status_snapshot
 
         applied, self._applied = self._applied, []
-        if self.store is None or not applied:
+        if self.store is None or not (applied or final):
             return None
         rows = []
         last: dict[str, Any] = {}
@@ -365,7 +375,32 @@ class RedisStreamSource(AbsEventSource):
             text = runner.strategy.state.to_json()
             if text != self._state_text:
                 state = self._state_text = text
-        return rows, last, status_snapshot(account, applied[-1].timestamp), state
+        self._taken += len(rows)
+        snapshot = None
+        every = self.options.snapshot_bars
+        if (
+            self._snapshots
+            and runner is not None
+            and self._taken > self._snapshot_at
+            and (final or self._taken - self._snapshot_at >= every)
+        ):
+            from finchan.trade._snapshot import take_snapshot
+
+            try:
+                snapshot = (self._taken, take_snapshot(self.env, account, runner.strategy))
+                self._snapshot_at = self._taken
+            except Exception as exc:
+                # the journal alone still rebuilds everything: only slower
+                self._snapshots = False
+                logger.warning(
+                    "%s: no snapshots for this run (a restart replays the whole journal): "
+                    "the strategy's state cannot be pickled: %s: %s",
+                    ext_name, type(exc).__name__, exc,
+                )  # fmt: skip
+        if not rows and state is None and snapshot is None:
+            return None
+        status = status_snapshot(account, applied[-1].timestamp) if applied else None
+        return rows, last, status, state, snapshot
 
     async def _commit_loop(self) -> None:
         """Commit the queued batches (all that are waiting, in one transaction), then XACK.
@@ -415,10 +450,11 @@ class RedisStreamSource(AbsEventSource):
             return
         started = time.perf_counter()
         dispatcher = self.env.dispatcher
+        after = self._restore_snapshot()
         handlers = dispatcher.subscribers(BAR_EVENT)
         self._recovering = True
         try:
-            for bar in store.journal(self.env):
+            for bar in store.journal(self.env, after=after):
                 for handler in handlers:
                     try:
                         result = handler(bar)
@@ -437,11 +473,49 @@ class RedisStreamSource(AbsEventSource):
             runner.strategy.state.load(state)
             self._state_text = state
         logger.warning(
-            "%s: recovered %d bars from the journal in %.2fs",
+            "%s: recovered %d bars (%d from a snapshot, %d from the journal) in %.2fs",
             ext_name,
             store.bars,
+            after,
+            store.bars - after,
             time.perf_counter() - started,
         )
+
+    def _restore_snapshot(self) -> int:
+        """Load the latest snapshot when the account and strategy are all that read bars.
+
+        Returns the journal position it stands for (0: none, replay it all).
+        """
+        from finchan.trade._snapshot import load_snapshot, restore_snapshot
+        from finchan.trade.bar import BAR_EVENT
+
+        assert self.store is not None
+        snap = self.store.snapshot() if self._snapshots else None
+        if snap is None:
+            return 0
+        account = self.env.get_ext_obj("finchan.exts.sim_broker", None)
+        runner = self.env.get_ext_obj("finchan.exts.strategy", None)
+        if account is None or runner is None:
+            return 0
+        known = {account.on_bar, runner.strategy.on_bar, self.on_bar}
+        others = [h for h in self.env.dispatcher.subscribers(BAR_EVENT) if h not in known]
+        if others:
+            # another bar handler builds state the snapshot does not hold
+            logger.info("%s: snapshot not used: other bar handlers %s", ext_name, others)
+            return 0
+        seq, data = snap
+        try:
+            state = load_snapshot(self.env, data)
+        except Exception as exc:
+            # e.g. the strategy's code changed: the journal still rebuilds it all
+            logger.warning(
+                "%s: the snapshot at bar %d cannot be loaded (%s: %s); "
+                "replaying the whole journal", ext_name, seq, type(exc).__name__, exc,
+            )  # fmt: skip
+            return 0
+        restore_snapshot(self.env, account, runner.strategy, state)
+        self._snapshot_at = seq
+        return seq
 
     # -- the source task ----------------------------------------------------------------
     async def gen_events(self, event_queue: EventQueue, limit_dt: datetime | None = None) -> None:

@@ -7,6 +7,9 @@ Each batch of bars the run handled is committed in ONE transaction
 * ``journal``: every bar dispatched, in dispatch order (``seq``), with its
   stream key and message id;
 * ``input``: the last applied message id per stream;
+* ``snapshot``: the latest pickle of the account and strategy
+  (:mod:`finchan.trade._snapshot`) with the journal position it stands for,
+  so a restart hands only the journal's tail to the handlers;
 * ``status``: a snapshot of the account (cash, equity, positions, open
   orders, fills) for ``finchan status``, and the strategy's ``self.state``
   as JSON (row ``state``, written when it changed).
@@ -58,6 +61,7 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 CREATE TABLE IF NOT EXISTS input (stream TEXT PRIMARY KEY, last_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshot (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
 """
 
 STATE_FILE = "state.db"
@@ -129,23 +133,28 @@ class LiveStore:
                 Mapping[str, str],
                 Mapping[str, Any] | None,
                 str | None,
+                tuple[int, bytes] | None,
             ]
         ],
     ) -> None:
         """:meth:`commit` of several batches in ONE transaction (group commit), in order.
 
-        A batch may carry a fourth item: the strategy's state as JSON text
-        (None: unchanged), committed with its journal rows.
+        A batch may carry two more items: the strategy's state as JSON text
+        (None: unchanged) and a snapshot ``(journal position, bytes)`` (None:
+        none), committed with its journal rows.
         """
         seq = self.bars
         rows = []
         last_ids: dict[str, str] = {}
         status: Mapping[str, Any] | None = None
         state: str | None = None
+        snapshot: tuple[int, bytes] | None = None
         for batch in batches:
             applied, last, batch_status = batch[0], batch[1], batch[2]
             if len(batch) > 3 and batch[3] is not None:  # type: ignore[misc]
                 state = batch[3]  # type: ignore[misc]
+            if len(batch) > 4 and batch[4] is not None:  # type: ignore[misc]
+                snapshot = batch[4]  # type: ignore[misc]
             for bar, stream, mid in applied:
                 seq += 1
                 rows.append((seq, stream, mid, bar.symbol, bar.timestamp, bar.open, bar.high,
@@ -168,6 +177,11 @@ class LiveStore:
                 )
             if state is not None:
                 db.execute("INSERT OR REPLACE INTO status VALUES ('state', ?)", (state,))
+            if snapshot is not None:
+                if snapshot[0] > seq:
+                    raise ValueError(f"a snapshot at {snapshot[0]} beyond the journal's {seq}")
+                db.execute("DELETE FROM snapshot")
+                db.execute("INSERT INTO snapshot VALUES (?, ?)", snapshot)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -175,10 +189,12 @@ class LiveStore:
         self.bars = seq
         self.last_ids.update(last_ids)
 
-    def journal(self, env: Any, batch: int = 10_000) -> Iterator[Bar]:
-        """The journal's bars, in dispatch order (created in ``env``)."""
+    def journal(self, env: Any, batch: int = 10_000, after: int = 0) -> Iterator[Bar]:
+        """The journal's bars after position ``after``, in dispatch order (created in ``env``)."""
         cursor = self._db.execute(
-            "SELECT symbol, ts, open, high, low, close, volume FROM journal ORDER BY seq"
+            "SELECT symbol, ts, open, high, low, close, volume FROM journal WHERE seq > ? "
+            "ORDER BY seq",
+            (after,),
         )
         while True:
             rows = cursor.fetchmany(batch)
@@ -195,6 +211,14 @@ class LiveStore:
         """The last committed status snapshot (``{}`` before the first commit)."""
         row = self._db.execute("SELECT value FROM status WHERE key='status'").fetchone()
         return json.loads(row[0]) if row else {}
+
+    def snapshot(self) -> tuple[int, bytes] | None:
+        """The latest snapshot: ``(journal position, bytes)``, or None."""
+        try:
+            row = self._db.execute("SELECT seq, data FROM snapshot").fetchone()
+        except sqlite3.OperationalError:  # a read-only file of an older layout
+            return None
+        return (row[0], row[1]) if row else None
 
     def strategy_state(self) -> str | None:
         """The last committed ``self.state`` of the strategy, as JSON (None: never written)."""
