@@ -8,6 +8,7 @@ this test file; every stream key carries a uuid and is deleted), real
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -341,6 +342,70 @@ def test_a_restart_from_a_snapshot_gives_the_fills_and_order_ids_of_the_full_jou
         assert (snap_dir / name).read_bytes() == (full_dir / name).read_bytes(), name
     orders = (snap_dir / "orders.csv").read_text().splitlines()
     assert len(orders) > 50  # SMA 2/3 on 600 bars: many orders, ids continuing
+    client.close()
+
+
+def test_timer_events_are_journaled_and_replayed_at_their_place(tmp_path, stream_keys):
+    import sqlite3
+    import threading
+
+    import redis
+
+    from finchan.env import Env
+    from finchan.trade.journal import replay_live_run
+
+    url = f"{REDIS}/{DB_INPROCESS}"
+    _require_redis(url)
+    stream = _key(stream_keys, "timer")
+    client = redis.Redis.from_url(url, decode_responses=True)
+    env = Env(
+        {
+            "work_dir": str(tmp_path / "work"),
+            "run_mode": "live",
+            "enabled_live_exts": ["finchan.exts.timer_source", "finchan.exts.redis_stream",
+                                  "finchan.exts.strategy"],  # fmt: skip
+            "live_exts": {
+                "finchan.exts.redis_stream": {"url": url, "streams": [stream], "block": 0.05,
+                                              "status_interval": 0},  # fmt: skip
+                "finchan.exts.strategy": {"class": "stateful_sma:Ticking", "report": False},
+            },
+        }
+    )
+    env.quiet = True
+
+    def publish() -> None:
+        # bars spread over ~2.5 s, so 1-second timer events fall between them
+        _wait_for(lambda: client.exists(stream), "the consumer group")
+        for i in range(50):
+            price = str(100 + i % 7)
+            client.xadd(stream, {"symbol": "T", "ts": str(60 * i), "open": price,
+                                 "high": price, "low": price, "close": price})  # fmt: skip
+            time.sleep(0.05)  # the publisher's pace, not a synchronisation
+        # the timer keeps a live run going: stop it (as SIGTERM would) once all is committed
+        state_db = tmp_path / "work" / "live" / "Ticking" / "state.db"
+        _wait_for(lambda: _journal_count(state_db) >= 50, "the 50 bars committed")
+        env.dispatcher.stop()
+
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    try:
+        env.run()
+    finally:
+        publisher.join()
+    live_dir = tmp_path / "work" / "live" / "Ticking"
+    db = sqlite3.connect(live_dir / "state.db")
+    events = db.execute("SELECT pos, name, data FROM events ORDER BY n").fetchall()
+    db.close()
+    state = json.loads((live_dir / "state.json").read_text())
+    assert state["bars"] == 50
+    # every timer event is in the journal with its place among the bars
+    assert [name for _, name, _ in events] == ["timer_source.timer"] * len(state["ticks"])
+    assert [pos for pos, _, _ in events] == state["ticks"]
+    assert any(0 < pos < 50 for pos in state["ticks"]), state
+    assert (live_dir / "fills.csv").read_text().count("\n") > 1
+    replay_dir = replay_live_run(live_dir, quiet=True)
+    assert (replay_dir / "fills.csv").read_bytes() == (live_dir / "fills.csv").read_bytes()
+    assert (replay_dir / "state.json").read_bytes() == (live_dir / "state.json").read_bytes()
     client.close()
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,8 @@ class LiveDispatcher(Dispatcher):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: dict[AbsEventSource, asyncio.Task[Any]] = {}
+        #: called with every event about to be dispatched (a live run's journal)
+        self.observers: list[Callable[[Event], Any]] = []
 
     @property
     def now_ts(self) -> float:
@@ -259,6 +262,9 @@ class LiveDispatcher(Dispatcher):
                 event.expire,
             )
             return
+        if self.observers:
+            for observe in self.observers:
+                observe(event)
         for callback in self._subscribers.get(event.name, ()):
             try:
                 result = callback(event)

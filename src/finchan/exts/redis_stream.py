@@ -100,6 +100,9 @@ logger = logging.getLogger(__name__)
 #: name of the marker event that closes each batch (its handler acknowledges the batch)
 BATCH_EVENT = "finchan.redis_stream.batch"
 
+# the timer source's event (finchan.exts.timer_source.TIMER_EVENT; not imported: optional ext)
+_TIMER_EVENT = "timer_source.timer"
+
 #: the bar fields a message maps to, and their default message field names
 BAR_FIELDS = ("symbol", "ts", "datetime", "open", "high", "low", "close", "volume")
 
@@ -251,6 +254,8 @@ class RedisStreamSource(AbsEventSource):
         self._recovering = False
         # the strategy's state as last committed (JSON), to write it only when changed
         self._state_text: str | None = None
+        # other events dispatched since the last commit: (bars before it in _applied, ...)
+        self._events: list[tuple[int, str, float, str]] = []
         # journal position of the bars taken for commits, and of the last snapshot
         self._taken = 0
         self._snapshot_at = 0
@@ -337,6 +342,24 @@ class RedisStreamSource(AbsEventSource):
         if not self._recovering:
             self._applied.append(bar)
 
+    def observe(self, event: Any) -> None:
+        """Dispatcher observer: journal every event that is not a bar or finchan's own."""
+        name = event.name
+        if (
+            self._recovering
+            or name == "bar"
+            or name == BATCH_EVENT
+            or name.startswith("system_event.")
+            or self.store is None
+        ):
+            return
+        kwargs = event.kwargs
+        if name == _TIMER_EVENT and "job" in kwargs:
+            data = json.dumps({"job": kwargs["job"].id})
+        else:
+            data = json.dumps(kwargs, sort_keys=True, default=repr)
+        self._events.append((len(self._applied), name, event.timestamp, data))
+
     def on_started(self, event: Any) -> None:
         self._started.set()
 
@@ -355,8 +378,10 @@ class RedisStreamSource(AbsEventSource):
         from finchan.trade.journal import status_snapshot
 
         applied, self._applied = self._applied, []
-        if self.store is None or not (applied or final):
+        observed, self._events = self._events, []
+        if self.store is None or not (applied or observed or final):
             return None
+        events = [(self._taken + i, name, ts, data) for i, name, ts, data in observed]
         rows = []
         last: dict[str, Any] = {}
         for bar in applied:
@@ -397,10 +422,10 @@ class RedisStreamSource(AbsEventSource):
                     "the strategy's state cannot be pickled: %s: %s",
                     ext_name, type(exc).__name__, exc,
                 )  # fmt: skip
-        if not rows and state is None and snapshot is None:
+        if not rows and not events and state is None and snapshot is None:
             return None
         status = status_snapshot(account, applied[-1].timestamp) if applied else None
-        return rows, last, status, state, snapshot
+        return rows, last, status, state, snapshot, events
 
     async def _commit_loop(self) -> None:
         """Commit the queued batches (all that are waiting, in one transaction), then XACK.
@@ -450,19 +475,41 @@ class RedisStreamSource(AbsEventSource):
             return
         started = time.perf_counter()
         dispatcher = self.env.dispatcher
-        after = self._restore_snapshot()
+        after, after_events = self._restore_snapshot()
         handlers = dispatcher.subscribers(BAR_EVENT)
+        # timer events come again at their place among the bars (the strategy's
+        # own events it emits again itself from its handlers)
+        timers = [e for e in store.journal_events(after_events) if e[1] == _TIMER_EVENT]
+        scheduler = self.env.get_ext_obj("finchan.exts.timer_source", None)
+        jobs = getattr(scheduler, "_jobs", {})
+        pending = deque(timers)
         self._recovering = True
+
+        async def call(callbacks: Any, event: Any) -> None:
+            for handler in callbacks:
+                try:
+                    result = handler(event)
+                    if result is not None and hasattr(result, "__await__"):
+                        await result
+                except Exception as exc:
+                    # the live run logged and went on (on_callback_error: log)
+                    logger.error("recovering %r: %s raised %r", event, handler, exc)
+
+        async def timers_until(pos: int) -> None:
+            while pending and pending[0][0] <= pos:
+                _, name, ts, data = pending.popleft()
+                job = jobs.get(data.get("job"))
+                if job is not None:
+                    event = Event(self.env, name, dt=ts, job=job)
+                    await call(dispatcher.subscribers(name), event)
+
+        seq = after
         try:
             for bar in store.journal(self.env, after=after):
-                for handler in handlers:
-                    try:
-                        result = handler(bar)
-                        if result is not None and hasattr(result, "__await__"):
-                            await result
-                    except Exception as exc:
-                        # the live run logged and went on (on_callback_error: log)
-                        logger.error("recovering %r: %s raised %r", bar, handler, exc)
+                await timers_until(seq)
+                seq += 1
+                await call(handlers, bar)
+            await timers_until(seq)
         finally:
             self._recovering = False
         state = store.strategy_state()
@@ -481,10 +528,11 @@ class RedisStreamSource(AbsEventSource):
             time.perf_counter() - started,
         )
 
-    def _restore_snapshot(self) -> int:
+    def _restore_snapshot(self) -> tuple[int, int]:
         """Load the latest snapshot when the account and strategy are all that read bars.
 
-        Returns the journal position it stands for (0: none, replay it all).
+        Returns the bars and events of the journal it stands for ((0, 0): none,
+        replay it all).
         """
         from finchan.trade._snapshot import load_snapshot, restore_snapshot
         from finchan.trade.bar import BAR_EVENT
@@ -492,18 +540,18 @@ class RedisStreamSource(AbsEventSource):
         assert self.store is not None
         snap = self.store.snapshot() if self._snapshots else None
         if snap is None:
-            return 0
+            return 0, 0
         account = self.env.get_ext_obj("finchan.exts.sim_broker", None)
         runner = self.env.get_ext_obj("finchan.exts.strategy", None)
         if account is None or runner is None:
-            return 0
+            return 0, 0
         known = {account.on_bar, runner.strategy.on_bar, self.on_bar}
         others = [h for h in self.env.dispatcher.subscribers(BAR_EVENT) if h not in known]
         if others:
             # another bar handler builds state the snapshot does not hold
             logger.info("%s: snapshot not used: other bar handlers %s", ext_name, others)
-            return 0
-        seq, data = snap
+            return 0, 0
+        seq, data, events = snap
         try:
             state = load_snapshot(self.env, data)
         except Exception as exc:
@@ -512,10 +560,10 @@ class RedisStreamSource(AbsEventSource):
                 "%s: the snapshot at bar %d cannot be loaded (%s: %s); "
                 "replaying the whole journal", ext_name, seq, type(exc).__name__, exc,
             )  # fmt: skip
-            return 0
+            return 0, 0
         restore_snapshot(self.env, account, runner.strategy, state)
         self._snapshot_at = seq
-        return seq
+        return seq, events
 
     # -- the source task ----------------------------------------------------------------
     async def gen_events(self, event_queue: EventQueue, limit_dt: datetime | None = None) -> None:
@@ -938,6 +986,9 @@ def load_finchan_ext(env: Env) -> None:
     dispatcher.subscribe("bar", source.on_bar)
     dispatcher.subscribe(SysEvents.SYSTEM_STARTED, source.on_started)
     dispatcher.subscribe(SysEvents.SYSTEM_EXITING, source.on_exiting)
+    observers = getattr(dispatcher, "observers", None)
+    if observers is not None:
+        observers.append(source.observe)
     env.set_ext_obj(ext_name, source)
 
 
@@ -950,4 +1001,7 @@ def unload_finchan_ext(env: Env) -> None:
         dispatcher.unsubscribe("bar", source.on_bar)
         dispatcher.unsubscribe(SysEvents.SYSTEM_STARTED, source.on_started)
         dispatcher.unsubscribe(SysEvents.SYSTEM_EXITING, source.on_exiting)
+        observers = getattr(dispatcher, "observers", None)
+        if observers is not None and source.observe in observers:
+            observers.remove(source.observe)
         env.dispatcher.deregister_event_source(source)

@@ -6,6 +6,10 @@ Each batch of bars the run handled is committed in ONE transaction
 
 * ``journal``: every bar dispatched, in dispatch order (``seq``), with its
   stream key and message id;
+* ``events``: every other event the run dispatched (timer events, the
+  strategy's own), with its time, its place among the bars (``pos``: the
+  journal's bars dispatched before it) and its keyword arguments as JSON
+  (a timer event's job as its id);
 * ``input``: the last applied message id per stream;
 * ``snapshot``: the latest pickle of the account and strategy
   (:mod:`finchan.trade._snapshot`) with the journal position it stands for,
@@ -61,8 +65,20 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 CREATE TABLE IF NOT EXISTS input (stream TEXT PRIMARY KEY, last_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS snapshot (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshot (
+    seq INTEGER PRIMARY KEY, data BLOB NOT NULL, events INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+    n INTEGER PRIMARY KEY,
+    pos INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    ts REAL NOT NULL,
+    data TEXT NOT NULL
+);
 """
+
+#: the timer events a replay dispatches again (their job is found by its id)
+TIMER_EVENT = "timer_source.timer"
 
 STATE_FILE = "state.db"
 
@@ -108,6 +124,12 @@ class LiveStore:
             raise DataError(f"{self.path}: not a finchan live state file: {exc}") from None
         #: bars in the journal
         self.bars: int = row[0]
+        try:
+            row = self._db.execute("SELECT COALESCE(MAX(n), 0) FROM events").fetchone()
+        except sqlite3.OperationalError:  # a read-only file of an older layout
+            row = (0,)
+        #: other events in the journal
+        self.events: int = row[0]
         #: last applied message id per stream key
         self.last_ids: dict[str, str] = dict(self._db.execute("SELECT stream, last_id FROM input"))
 
@@ -134,6 +156,7 @@ class LiveStore:
                 Mapping[str, Any] | None,
                 str | None,
                 tuple[int, bytes] | None,
+                list[tuple[int, str, float, str]],
             ]
         ],
     ) -> None:
@@ -141,20 +164,28 @@ class LiveStore:
 
         A batch may carry two more items: the strategy's state as JSON text
         (None: unchanged) and a snapshot ``(journal position, bytes)`` (None:
-        none), committed with its journal rows.
+        none), committed with its journal rows, and the other events
+        dispatched, as ``(pos, name, ts, json)``.
         """
         seq = self.bars
         rows = []
         last_ids: dict[str, str] = {}
         status: Mapping[str, Any] | None = None
         state: str | None = None
-        snapshot: tuple[int, bytes] | None = None
+        snapshot: tuple[int, bytes, int] | None = None
+        events: list[tuple[int, int, str, float, str]] = []
+        events_before = self.events
         for batch in batches:
             applied, last, batch_status = batch[0], batch[1], batch[2]
             if len(batch) > 3 and batch[3] is not None:  # type: ignore[misc]
                 state = batch[3]  # type: ignore[misc]
+            if len(batch) > 5:
+                for pos, name, ts, data in batch[5]:  # type: ignore[misc]
+                    self.events += 1
+                    events.append((self.events, pos, name, ts, data))
             if len(batch) > 4 and batch[4] is not None:  # type: ignore[misc]
-                snapshot = batch[4]  # type: ignore[misc]
+                # the snapshot stands for the bars and the events up to here
+                snapshot = (*batch[4], self.events)  # type: ignore[misc]
             for bar, stream, mid in applied:
                 seq += 1
                 rows.append((seq, stream, mid, bar.symbol, bar.timestamp, bar.open, bar.high,
@@ -165,6 +196,8 @@ class LiveStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            if events:
+                db.executemany("INSERT INTO events VALUES (?,?,?,?,?)", events)
             db.executemany(
                 "INSERT INTO input VALUES (?, ?) "
                 "ON CONFLICT(stream) DO UPDATE SET last_id=excluded.last_id",
@@ -181,10 +214,11 @@ class LiveStore:
                 if snapshot[0] > seq:
                     raise ValueError(f"a snapshot at {snapshot[0]} beyond the journal's {seq}")
                 db.execute("DELETE FROM snapshot")
-                db.execute("INSERT INTO snapshot VALUES (?, ?)", snapshot)
+                db.execute("INSERT INTO snapshot VALUES (?, ?, ?)", snapshot)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self.events = events_before
             raise
         self.bars = seq
         self.last_ids.update(last_ids)
@@ -203,6 +237,19 @@ class LiveStore:
             for row in rows:
                 yield Bar(env, *row)
 
+    def journal_events(self, after: int = 0) -> list[tuple[int, str, float, dict[str, Any]]]:
+        """``(pos, name, ts, kwargs)`` of the journaled events after the ``after``-th, in order.
+
+        ``pos``: the number of journal bars dispatched before the event.
+        """
+        try:
+            rows = self._db.execute(
+                "SELECT pos, name, ts, data FROM events WHERE n > ? ORDER BY n", (after,)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [(pos, name, ts, json.loads(data)) for pos, name, ts, data in rows]
+
     def journal_ids(self) -> list[tuple[str | None, str | None]]:
         """``(stream, id)`` of every journal row, in order."""
         return list(self._db.execute("SELECT stream, id FROM journal ORDER BY seq"))
@@ -212,13 +259,13 @@ class LiveStore:
         row = self._db.execute("SELECT value FROM status WHERE key='status'").fetchone()
         return json.loads(row[0]) if row else {}
 
-    def snapshot(self) -> tuple[int, bytes] | None:
-        """The latest snapshot: ``(journal position, bytes)``, or None."""
+    def snapshot(self) -> tuple[int, bytes, int] | None:
+        """The latest snapshot: ``(bars, bytes, events)`` it stands for, or None."""
         try:
-            row = self._db.execute("SELECT seq, data FROM snapshot").fetchone()
+            row = self._db.execute("SELECT seq, data, events FROM snapshot").fetchone()
         except sqlite3.OperationalError:  # a read-only file of an older layout
             return None
-        return (row[0], row[1]) if row else None
+        return (row[0], row[1], row[2]) if row else None
 
     def strategy_state(self) -> str | None:
         """The last committed ``self.state`` of the strategy, as JSON (None: never written)."""
@@ -258,9 +305,25 @@ class JournalFeed(AbsEventSource):
     def __init__(self, env: Any, path: str | Path) -> None:
         store = LiveStore(path, readonly=True)
         try:
-            self._bars = list(store.journal(env))
+            bars: list[Any] = list(store.journal(env))
+            timers = [e for e in store.journal_events() if e[1] == TIMER_EVENT]
         finally:
             store.close()
+        if timers:
+            # each timer event at its place after the bars dispatched before it,
+            # stamped with the last of them (the backtest keeps ties in order);
+            # its job is found when it is handed out (jobs are made in on_start)
+            merged: list[Any] = []
+            start = 0
+            for pos, _name, ts, data in timers:
+                merged.extend(bars[start:pos])
+                start = max(start, pos)
+                stamp = bars[pos - 1].timestamp if pos else (bars[0].timestamp if bars else ts)
+                merged.append(_JournalTimer(stamp, data.get("job")))
+            merged.extend(bars[start:])
+            bars = merged
+        self._env = env
+        self._bars = bars
         self._pos = 0
         self.exhausted = not self._bars
         self._path = Path(path)
@@ -272,14 +335,40 @@ class JournalFeed(AbsEventSource):
     def first_timestamp(self) -> float | None:
         return self._bars[self._pos].timestamp if self._pos < len(self._bars) else None
 
-    def events_until(self, limit_ts: float) -> list[Bar]:
+    def events_until(self, limit_ts: float) -> list[Any]:
         bars, start = self._bars, self._pos
         end = start
         while end < len(bars) and bars[end].timestamp < limit_ts:
             end += 1
         self._pos = end
         self.exhausted = end >= len(bars)
-        return bars[start:end]
+        out = bars[start:end]
+        for i, item in enumerate(out):
+            if item.__class__ is _JournalTimer:
+                out[i] = item.event(self._env)
+        return out
+
+
+class _JournalTimer:
+    """A journaled timer event, made into an event with its job when handed out."""
+
+    __slots__ = ("job", "timestamp")
+
+    def __init__(self, timestamp: float, job: Any) -> None:
+        self.timestamp = timestamp
+        self.job = job
+
+    def event(self, env: Any) -> Any:
+        from finchan.event import Event
+
+        scheduler = env.get_ext_obj("finchan.exts.timer_source", None)
+        job = getattr(scheduler, "_jobs", {}).get(self.job)
+        if job is None:
+            raise DataError(
+                f"the journal has a timer event of job {self.job}, which the strategy "
+                "did not schedule in this replay (is finchan.exts.timer_source enabled?)"
+            )
+        return Event(env, TIMER_EVENT, dt=self.timestamp, job=job)
 
 
 def status_snapshot(account: Any, last_ts: float | None) -> dict[str, Any]:
@@ -362,15 +451,23 @@ def replay_live_run(live_dir: str | Path, quiet: bool = False) -> Path:
         for key, value in raw.items()
         if key in ("version", "timezone", "seed", "ext_manager")
     }
+    enabled = ["finchan.exts.strategy"]
+    backtrack_exts = {
+        "finchan.exts.sim_broker": live_options.get("finchan.exts.sim_broker"),
+        "finchan.exts.strategy": strategy,
+    }
+    live_enabled = raw.get("enabled_live_exts") or raw.get("enabled_live_track_exts") or []
+    timers = "finchan.exts.timer_source" in live_enabled
+    if timers:
+        # the strategy schedules its jobs again; their events come from the journal
+        enabled.insert(0, "finchan.exts.timer_source")
+        backtrack_exts["finchan.exts.timer_source"] = live_options.get("finchan.exts.timer_source")
     data.update(
         {
             "run_mode": "backtest",
             "work_dir": str((live_dir / "replay").resolve()),
-            "enabled_backtrack_exts": ["finchan.exts.strategy"],
-            "backtrack_exts": {
-                "finchan.exts.sim_broker": live_options.get("finchan.exts.sim_broker"),
-                "finchan.exts.strategy": strategy,
-            },
+            "enabled_backtrack_exts": enabled,
+            "backtrack_exts": backtrack_exts,
         }
     )
     config_dir = info.get("config_dir")
@@ -382,6 +479,12 @@ def replay_live_run(live_dir: str | Path, quiet: bool = False) -> Path:
     env = Env(config)
     env.quiet = quiet
     env.load_exts()
+    if timers:
+        from finchan.exts.timer_source import TimerSource
+
+        for source in list(env.dispatcher.event_sources):
+            if isinstance(source, TimerSource):
+                env.dispatcher.deregister_event_source(source)
     env.dispatcher.register_event_source(JournalFeed(env, state_path))
     env.run()
     run_dir = env.get_ext_obj("finchan.exts.strategy").run_dir
