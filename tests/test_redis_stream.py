@@ -362,11 +362,15 @@ def test_timer_events_are_journaled_and_replayed_at_their_place(tmp_path, stream
         {
             "work_dir": str(tmp_path / "work"),
             "run_mode": "live",
-            "enabled_live_exts": ["finchan.exts.timer_source", "finchan.exts.redis_stream",
-                                  "finchan.exts.strategy"],  # fmt: skip
+            "enabled_live_exts": [
+                "finchan.exts.timer_source",
+                "finchan.exts.redis_stream",
+                "finchan.exts.strategy",
+            ],
             "live_exts": {
-                "finchan.exts.redis_stream": {"url": url, "streams": [stream], "block": 0.05,
-                                              "status_interval": 0},  # fmt: skip
+                "finchan.exts.redis_stream": {
+                    "url": url, "streams": [stream], "block": 0.05, "status_interval": 0,
+                },
                 "finchan.exts.strategy": {"class": "stateful_sma:Ticking", "report": False},
             },
         }
