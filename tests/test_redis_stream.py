@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 REDIS = "redis://127.0.0.1:6379"
 DB_INPROCESS = 1
 DB_SUBPROCESS = 2
+DB_STATE = 3  # live state kept in Redis
 OWN_PORTS = range(16400, 16500)
 
 
@@ -213,7 +214,11 @@ def test_multi_symbol_limit_stop_orders_live_fill_as_the_backtest(tmp_path, stre
 
 
 def _run_live_inprocess(
-    tmp_path: Path, options: dict, save: bool = False, params: dict | None = None
+    tmp_path: Path,
+    options: dict,
+    save: bool = False,
+    params: dict | None = None,
+    name: str | None = None,
 ) -> object:
     from finchan.env import Env
 
@@ -229,6 +234,7 @@ def _run_live_inprocess(
                     "params": params or {"fast": 2, "slow": 3, "qty": 1},
                     "save": save,
                     "report": False,
+                    **({"name": name} if name else {}),
                 },
             },
         }
@@ -312,13 +318,21 @@ def test_a_restart_from_a_snapshot_gives_the_fills_and_order_ids_of_the_full_jou
                                "volume": repr(float(row.volume))})  # fmt: skip
         pipe.execute()
 
+    # the state in Redis (db 3 of this file, keys of a unique run name): same results
+    redis_name = f"SmaCross-{uuid.uuid4().hex}"
+    state_url = f"{REDIS}/{DB_STATE}"
+
     def run(where: str, group: str, snapshot_bars: int) -> object:
         options = {"url": url, "streams": [stream], "idle_timeout": 0.3, "batch": 50,
                    "group": group, "snapshot_bars": snapshot_bars, "status_interval": 0}  # fmt: skip
+        if where == "redis":
+            options["state"] = state_url
+            return _run_live_inprocess(tmp_path / where, options, save=True, name=redis_name)
         return _run_live_inprocess(tmp_path / where, options, save=True)
 
     publish(bars.iloc[:400])
     run("snap", "snap", 150)  # snapshots at 150, 300 and at the clean stop (400)
+    run("redis", "redis", 150)
     snap_dir = tmp_path / "snap" / "work" / "live" / "SmaCross"
     full_dir = tmp_path / "full" / "work" / "live" / "SmaCross"
     full_dir.mkdir(parents=True)
@@ -333,10 +347,25 @@ def test_a_restart_from_a_snapshot_gives_the_fills_and_order_ids_of_the_full_jou
     # one restarts from the snapshot, the other hands the whole journal to the handlers
     run("snap", "snap", 150)
     run("full", "full", 0)  # a new group reads all 600; the 400 applied are skipped
+    run("redis", "redis", 150)
+    redis_dir = tmp_path / "redis" / "work" / "live" / redis_name
+    state_client = redis.Redis.from_url(state_url)
+    keys: list[str] = []
+    try:
+        keys = sorted(k.decode() for k in state_client.keys(f"finchan:live:{redis_name}:*"))
+        assert [k.rsplit(":", 1)[1] for k in keys] == ["input", "journal", "snapshot", "status"]
+        assert state_client.llen(f"finchan:live:{redis_name}:journal") == 600
+    finally:
+        if keys:
+            state_client.delete(*keys)
+        state_client.close()
+    for name in ("fills.csv", "orders.csv"):
+        assert (redis_dir / name).read_bytes() == (snap_dir / name).read_bytes(), name
     logged = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
     assert [m.split(" in ")[0] for m in logged] == [
         "finchan.exts.redis_stream: recovered 400 bars (400 from a snapshot, 0 from the journal)",
         "finchan.exts.redis_stream: recovered 400 bars (0 from a snapshot, 400 from the journal)",
+        "finchan.exts.redis_stream: recovered 400 bars (400 from a snapshot, 0 from the journal)",
     ]
     for name in ("fills.csv", "orders.csv", "equity.csv", "trades.csv"):
         assert (snap_dir / name).read_bytes() == (full_dir / name).read_bytes(), name

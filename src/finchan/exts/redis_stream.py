@@ -19,7 +19,8 @@ stream messages into ``"bar"`` events. Options::
       reconnect_min: 0.1                 # backoff after a lost connection, doubling ...
       reconnect_max: 5.0                 # ... up to this
       state: auto                        # auto: state.db in the live run directory;
-                                         # a path; or null: no durable state
+                                         # a path; a redis:// URL (keys finchan:live:<name>:*,
+                                         # one MULTI per commit); or null: no durable state
       snapshot_bars: 20000               # bars between snapshots of the account and
                                          # strategy (0: none; a restart replays the
                                          # whole journal)
@@ -290,7 +291,14 @@ class RedisStreamSource(AbsEventSource):
             return
         from concurrent.futures import ThreadPoolExecutor
 
-        self.store = LiveStore(path)
+        if path.startswith(("redis://", "rediss://", "unix://")):
+            from finchan.trade.journal import RedisLiveStore
+
+            runner = self.env.get_ext_obj("finchan.exts.strategy", None)
+            name = getattr(getattr(runner, "run_dir", None), "name", None) or "default"
+            self.store = RedisLiveStore(path, f"finchan:live:{name}:")
+        else:
+            self.store = LiveStore(path)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="finchan-commit")
         config_dir = getattr(self.env, "config_dir", None)
         info = {"config_dir": str(config_dir) if config_dir else None, **self._strategy_meta()}

@@ -43,6 +43,7 @@ __all__ = [
     "STATE_FILE",
     "JournalFeed",
     "LiveStore",
+    "RedisLiveStore",
     "format_status",
     "read_status",
     "replay_live_run",
@@ -490,3 +491,137 @@ def replay_live_run(live_dir: str | Path, quiet: bool = False) -> Path:
     run_dir = env.get_ext_obj("finchan.exts.strategy").run_dir
     assert run_dir is not None
     return Path(run_dir)
+
+
+class RedisLiveStore:
+    """A live run's durable state in Redis: the :class:`LiveStore` API, one ``MULTI`` per commit.
+
+    Keys under ``prefix`` (``finchan:live:<name>:``): ``journal`` (a list of
+    JSON rows ``[stream, id, symbol, ts, open, high, low, close, volume]``),
+    ``events`` (a list of JSON ``[pos, name, ts, data]``), ``input`` (a
+    hash: stream -> last applied id), ``status`` (a hash: ``status``,
+    ``state``, ``run``) and ``snapshot`` (a hash: ``seq``, ``events``,
+    ``data``). A commit is one ``MULTI``/``EXEC`` transaction: Redis applies
+    it whole or not at all; how durable it is depends on the server's
+    persistence (``appendonly yes`` with ``appendfsync always`` for the
+    guarantee SQLite's ``synchronous=FULL`` gives).
+    """
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        from finchan.exts.redis_stream import redact_url
+
+        self.path = f"{redact_url(url)} {prefix}*"
+        self._prefix = prefix
+        self._client: Any = redis.Redis.from_url(url, socket_connect_timeout=5)
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            raise DataError(f"state {redact_url(url)}: cannot connect: {exc}") from None
+        k = self._key
+        self.bars: int = self._client.llen(k("journal"))
+        self.events: int = self._client.llen(k("events"))
+        self.last_ids: dict[str, str] = {
+            key.decode(): value.decode() for key, value in self._client.hgetall(k("input")).items()
+        }
+
+    def _key(self, name: str) -> str:
+        return self._prefix + name
+
+    def commit(self, applied: Any, last_ids: Mapping[str, str], status: Any = None) -> None:
+        self.commit_many([(applied, last_ids, status)])
+
+    def commit_many(self, batches: Iterable[Any]) -> None:
+        """Like :meth:`LiveStore.commit_many`, in one ``MULTI``/``EXEC``."""
+        k = self._key
+        dumps = json.dumps
+        rows: list[str] = []
+        events: list[str] = []
+        last_ids: dict[str, str] = {}
+        status = state = None
+        snapshot = None
+        n_events = self.events
+        for batch in batches:
+            applied, last, batch_status = batch[0], batch[1], batch[2]
+            for bar, stream, mid in applied:
+                rows.append(dumps([stream, mid, bar.symbol, bar.timestamp, bar.open, bar.high,
+                                   bar.low, bar.close, float(bar.volume)]))  # fmt: skip
+            last_ids.update(last)
+            status = batch_status if batch_status is not None else status
+            if len(batch) > 3 and batch[3] is not None:
+                state = batch[3]
+            if len(batch) > 5:
+                for event in batch[5]:
+                    events.append(dumps(list(event)))
+                    n_events += 1
+            if len(batch) > 4 and batch[4] is not None:
+                snapshot = (*batch[4], n_events)
+        seq = self.bars + len(rows)
+        pipe = self._client.pipeline(transaction=True)
+        if rows:
+            pipe.rpush(k("journal"), *rows)
+        if events:
+            pipe.rpush(k("events"), *events)
+        if last_ids:
+            pipe.hset(k("input"), mapping=last_ids)
+        if status is not None:
+            pipe.hset(k("status"), "status", dumps({**status, "bars": seq}))
+        if state is not None:
+            pipe.hset(k("status"), "state", state)
+        if snapshot is not None:
+            pipe.hset(k("snapshot"), mapping={"seq": snapshot[0], "data": snapshot[1],
+                                               "events": snapshot[2]})  # fmt: skip
+        pipe.execute()
+        self.bars = seq
+        self.events = n_events
+        self.last_ids.update(last_ids)
+
+    def journal(self, env: Any, batch: int = 10_000, after: int = 0) -> Iterator[Bar]:
+        loads = json.loads
+        start = after
+        while True:
+            rows = self._client.lrange(self._key("journal"), start, start + batch - 1)
+            if not rows:
+                return
+            start += len(rows)
+            for row in rows:
+                yield Bar(env, *loads(row)[2:])
+
+    def journal_events(self, after: int = 0) -> list[tuple[int, str, float, dict[str, Any]]]:
+        out = []
+        for row in self._client.lrange(self._key("events"), after, -1):
+            pos, name, ts, data = json.loads(row)
+            out.append((pos, name, ts, json.loads(data)))
+        return out
+
+    def journal_ids(self) -> list[tuple[str | None, str | None]]:
+        return [tuple(json.loads(row)[:2]) for row in  # type: ignore[misc]
+                self._client.lrange(self._key("journal"), 0, -1)]  # fmt: skip
+
+    def snapshot(self) -> tuple[int, bytes, int] | None:
+        found = self._client.hgetall(self._key("snapshot"))
+        if not found:
+            return None
+        return int(found[b"seq"]), found[b"data"], int(found[b"events"])
+
+    def _status_field(self, field: str) -> str | None:
+        value = self._client.hget(self._key("status"), field)
+        return None if value is None else value.decode()
+
+    def status(self) -> dict[str, Any]:
+        text = self._status_field("status")
+        return json.loads(text) if text else {}
+
+    def strategy_state(self) -> str | None:
+        return self._status_field("state")
+
+    def set_run_info(self, info: Mapping[str, Any]) -> None:
+        self._client.hset(self._key("status"), "run", json.dumps(dict(info), default=str))
+
+    def run_info(self) -> dict[str, Any]:
+        text = self._status_field("run")
+        return json.loads(text) if text else {}
+
+    def close(self) -> None:
+        self._client.close()
