@@ -734,8 +734,9 @@ class RedisStreamSource(AbsEventSource):
         if upto is not None and stream_id_key(entries[0][0]) > upto:
             upto = None  # ids grow: nothing in this batch was applied before
         to_bar = self._to_bar
+        key_text = key.decode()
+        self.received += len(entries)
         for msg_id, fields in entries:
-            self.received += 1
             if upto is not None and stream_id_key(msg_id) <= upto:
                 # applied and committed before a crash, never acknowledged
                 acks.append(msg_id)
@@ -758,7 +759,7 @@ class RedisStreamSource(AbsEventSource):
                     raise DataError(f"{ext_name}: malformed message {where}: {exc}") from None
                 await self._dead_letter(key, msg_id, fields, str(exc))
                 continue
-            bar.stream_key = key.decode()
+            bar.stream_key = key_text
             bar.stream_id = msg_id.decode()
             bars.append(bar)
             acks.append(msg_id)
@@ -769,9 +770,10 @@ class RedisStreamSource(AbsEventSource):
             return
         done = asyncio.Event()
         self._in_flight.append(done)
-        for bar in bars:
-            queue.put(bar)
-        queue.put(_BatchDone(env, max(b.timestamp for b in bars), {key: acks}, done))
+        # one put for the batch: one wake-up of the dispatcher, not one per bar
+        env.dispatcher.eq_put(
+            *bars, _BatchDone(env, max(b.timestamp for b in bars), {key: acks}, done)
+        )
         if len(self._in_flight) >= _IN_FLIGHT:
             await self._in_flight[0].wait()
         self._raise_commit_error()
