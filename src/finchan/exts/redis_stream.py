@@ -626,8 +626,9 @@ class RedisStreamSource(AbsEventSource):
         await self._drain()
         await self._close()
         client = aioredis.Redis.from_url(
-            self.options.url, socket_connect_timeout=2, health_check_interval=0
-        )
+            self.options.url, socket_connect_timeout=2, health_check_interval=0,
+            **_fast_connection(self.options.url),
+        )  # fmt: skip
         self._client = client
         await client.ping()
         await self._ensure_groups()
@@ -962,6 +963,38 @@ class RedisStreamSource(AbsEventSource):
         if value.tzinfo is None:
             value = value.replace(tzinfo=self._tz)
         return value.timestamp()
+
+
+def _fast_connection(url: str) -> dict[str, Any]:
+    """``connection_class`` packing commands with hiredis (C) for plain TCP URLs, else ``{}``.
+
+    redis-py's asyncio connection packs every argument in Python: an
+    ``XACK`` of 1,000 ids costs about 3 microseconds per id; hiredis packs it
+    at C speed.
+    """
+    if not url.startswith("redis://"):
+        return {}
+    try:
+        import hiredis
+        import redis.asyncio as aioredis
+    except ImportError:
+        return {}
+    pack: Any = getattr(hiredis, "pack_command", None)
+    if pack is None:
+        return {}
+
+    class HiredisPackedConnection(aioredis.Connection):
+        def pack_command(self, *args: Any) -> list[bytes]:
+            first = args[0]
+            # "XINFO GROUPS" style names are split by redis-py's packer; floats
+            # are formatted by redis-py's encoder: leave both to it
+            if (b" " in first if isinstance(first, bytes) else " " in first) or any(
+                arg.__class__ is float for arg in args
+            ):
+                return super().pack_command(*args)
+            return [pack(args)]
+
+    return {"connection_class": HiredisPackedConnection}
 
 
 def _number(raw: bytes, name: bytes) -> float:
