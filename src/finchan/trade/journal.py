@@ -522,9 +522,8 @@ class RedisLiveStore:
         k = self._key
         self.bars: int = self._client.llen(k("journal"))
         self.events: int = self._client.llen(k("events"))
-        self.last_ids: dict[str, str] = {
-            key.decode(): value.decode() for key, value in self._client.hgetall(k("input")).items()
-        }
+        stored: Any = self._client.hgetall(k("input"))
+        self.last_ids: dict[str, str] = {key.decode(): val.decode() for key, val in stored.items()}
 
     def _key(self, name: str) -> str:
         return self._prefix + name
