@@ -6,8 +6,8 @@
     python -m bench --only sma_cross memory
 
 Benchmarks: ``dispatch``, ``sma_cross``, ``memory``, ``startup``,
-``kvstore`` (when ``bench/kvstore.py`` has ``run()``), ``sweep``, ``resample``
-and ``brackets``; each module's
+``kvstore`` (when ``bench/kvstore.py`` has ``run()``), ``sweep``, ``resample``,
+``brackets`` and ``live`` (Redis at ``FINCHAN_BENCH_REDIS``); each module's
 ``run(quick) -> list[dict]`` gives the rows. Every target gets a PASS/FAIL
 mark; quick figures are indicative only (small data, one run).
 
@@ -174,6 +174,27 @@ def _resample_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]
     return [], checks
 
 
+def _live_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
+    def finchan(prefix: str, reader: str = "finchan") -> dict[str, Any]:
+        return next(r for r in rows if r["case"].startswith(prefix)
+                    and r["reader"].startswith(reader))  # fmt: skip
+
+    p99 = finchan("latency 1,000")["p99_ms"]
+    rate = finchan("throughput")["bars_per_s"]
+    restart = finchan("restart", "finchan (latest snapshot)")["restart_s"]
+    targets: list[Target] = [
+        ("p99 XADD -> on_bar < 1 ms at 1,000 msg/s", f"{p99:.3f} ms", p99 < 1),
+        (">= 50,000 bars/s through on_bar, durable state", f"{rate:,.0f}", rate >= 50_000),
+        ("restart to the first new batch < 1 s", f"{restart:.3f} s", restart < 1),
+    ]
+    checks = [
+        (f"{r['case']} ({r['reader']}): every message once, all committed",
+         r["messages"] == r["expected"] == r.get("committed", r["expected"]))
+        for r in rows
+    ]  # fmt: skip
+    return targets, checks
+
+
 def _no_targets(rows: Rows) -> tuple[list[Target], list[tuple[str, bool]]]:
     return [], []
 
@@ -226,6 +247,11 @@ BENCHMARKS: dict[str, tuple[str, _Judge, list[_Column] | None]] = {
         ("engine", "engine", ""), ("bars", "bars", ""), ("bars_per_s", "bars/s", ",.0f"),
         ("seconds", "seconds", ".3f"), ("fills", "fills", ""),
         ("final_equity", "final equity", ",.2f"), ("same_fills", "same fills", ""),
+    ]),
+    "live": ("Live through Redis Streams: latency, throughput, restart", _live_targets, [
+        ("case", "case", ""), ("reader", "reader", ""), ("messages", "messages", ""),
+        ("p50_ms", "p50 ms", ".3f"), ("p99_ms", "p99 ms", ".3f"), ("max_ms", "max ms", ".3f"),
+        ("bars_per_s", "bars/s", ",.0f"), ("restart_s", "restart s", ".3f"),
     ]),
 }
 

@@ -73,9 +73,9 @@ class HistorySmaCross(SmaCross):
     history_bars = 30
 
     def on_bar(self, bar: Any) -> None:
-        state = self.state.get(bar.symbol)
+        state = self.symbols.get(bar.symbol)
         if state is None:
-            state = self.state[bar.symbol] = _SymbolState(1, 1)  # only last_sign is used
+            state = self.symbols[bar.symbol] = _SymbolState(1, 1)  # only last_sign is used
         slow = self.history(bar.symbol, self.params.slow)
         if slow.shape[0] < self.params.slow:
             return

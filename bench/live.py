@@ -14,6 +14,12 @@ Rows (every finchan row with durable state: ``state.db`` committed per batch,
   check that every message reached on_bar exactly once.
 * ``baseline throughput``: the same backlog drained by redis-py alone
   (``XREADGROUP COUNT 1000`` + ``XACK``).
+* ``restart``: the live run of the throughput row started again on its
+  journal (200,000 bars; ``--quick``: 20,000) with one new message waiting:
+  seconds from building the Env to the first new batch handled, from the
+  latest snapshot (the journal's tail after it handed to the handlers) and,
+  for comparison, from the whole journal (``snapshot_bars: 0``); both must
+  end with the same fills.
 
 Targets (issue 11): p99 < 1 ms at 1,000 msg/s; >= 50,000 bars/s sustained.
 
@@ -82,7 +88,9 @@ def _backlog(url: str, stream: str, n: int) -> None:
     client.close()
 
 
-def _live_env(url: str, stream: str, work: Path, idle: float) -> Any:
+def _live_env(
+    url: str, stream: str, work: Path, idle: float, snapshot_bars: int = 20_000
+) -> Any:
     from finchan.env import Env
 
     env = Env(
@@ -93,7 +101,7 @@ def _live_env(url: str, stream: str, work: Path, idle: float) -> Any:
             "live_exts": {
                 "finchan.exts.redis_stream": {
                     "url": url, "streams": [stream], "idle_timeout": idle, "block": 0.05,
-                    "status_interval": 0,
+                    "status_interval": 0, "snapshot_bars": snapshot_bars,
                 },
                 "finchan.exts.sim_broker": {"cash": 1_000_000},
                 "finchan.exts.strategy": {
@@ -175,7 +183,27 @@ def _latency_baseline(url: str, rate: float, seconds: float) -> dict[str, Any]:
             "messages": len(delays), "expected": total, **_percentiles(delays)}  # fmt: skip
 
 
-def _throughput_finchan(url: str, n: int, work: Path) -> dict[str, Any]:
+def _restart(url: str, stream: str, work: Path, n: int, snapshot_bars: int) -> dict[str, Any]:
+    """Start the live run again on its journal; seconds to the first new batch handled."""
+    from finchan.trade.exts.redis_stream import BATCH_EVENT
+
+    clock = time.perf_counter
+    first: list[float] = []
+    start = clock()
+    env = _live_env(url, stream, work, idle=0.2, snapshot_bars=snapshot_bars)
+    env.load_exts()
+    env.dispatcher.subscribe(BATCH_EVENT, lambda event: first.append(clock()))
+    env.run()
+    fills = len(env.get_ext_obj("finchan.exts.sim_broker").broker.fills)
+    how = "latest snapshot" if snapshot_bars else "whole journal"
+    return {"case": f"restart on a journal of {n:,}", "reader": f"finchan ({how})",
+            "messages": len(first), "expected": 1,
+            "restart_s": first[0] - start if first else float("nan"), "fills": fills}  # fmt: skip
+
+
+def _throughput_finchan(
+    url: str, n: int, work: Path, restart_bars: int = 0
+) -> list[dict[str, Any]]:
     stream = f"{_PREFIX}{uuid.uuid4().hex}"
     _backlog(url, stream, n)
     env = _live_env(url, stream, work, idle=0.5)
@@ -183,17 +211,41 @@ def _throughput_finchan(url: str, n: int, work: Path) -> dict[str, Any]:
     env.load_exts()
     clock = time.perf_counter
     env.dispatcher.subscribe("bar", lambda bar: seen.append(clock()))
+    restarts = []
     try:
         env.run()
+        if restart_bars:
+            restarts = _restarts(url, stream, work, restart_bars)
     finally:
         _delete(url, stream)
     from finchan.trade.journal import read_status
 
     committed = read_status(env.get_ext_obj("finchan.exts.strategy").run_dir)["bars"]
     seconds = seen[-1] - seen[0] if len(seen) > 1 else float("nan")
-    return {"case": f"throughput, backlog of {n:,}", "reader": "finchan (durable state)",
-            "messages": len(seen), "expected": n, "bars_per_s": (len(seen) - 1) / seconds,
-            "committed": committed}  # fmt: skip
+    return [{"case": f"throughput, backlog of {n:,}", "reader": "finchan (durable state)",
+             "messages": len(seen), "expected": n, "bars_per_s": (len(seen) - 1) / seconds,
+             "committed": committed}, *restarts]  # fmt: skip
+
+
+def _restarts(url: str, stream: str, work: Path, n: int) -> list[dict[str, Any]]:
+    """Restart rows on a journal of ``n`` bars (the drained backlog, topped up)."""
+    import shutil
+
+    import redis
+
+    client = redis.Redis.from_url(url)
+    live = work / "live" / stream.rsplit(":", 1)[-1]
+    rows = []
+    for snapshot_bars in (20_000, 0):
+        # the same journal for both: a copy of the live directory before each restart
+        copy = work / f"restart-{snapshot_bars}"
+        shutil.copytree(live, copy)
+        client.xadd(stream, _message(1_600_000_000.0 + (n + snapshot_bars) * 60, n))  # type: ignore[arg-type]
+        rows.append(_restart(url, stream, work, n, snapshot_bars))
+        shutil.rmtree(live)
+        copy.rename(live)
+    client.close()
+    return rows
 
 
 def _throughput_baseline(url: str, n: int) -> dict[str, Any]:
@@ -241,7 +293,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     logging.getLogger("finchan").setLevel(logging.ERROR)
     url = _REDIS_URL
     seconds = 2.0 if quick else 30.0
-    backlog = 20_000 if quick else 300_000
+    backlog = 20_000 if quick else 200_000
     rows = []
     with tempfile.TemporaryDirectory(prefix="finchan-bench-live-") as tmp:
         work = Path(tmp)
@@ -249,7 +301,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             rows.append(_latency_baseline(url, rate, seconds))
             rows.append(_latency_finchan(url, rate, seconds, work))
         rows.append(_throughput_baseline(url, backlog))
-        rows.append(_throughput_finchan(url, backlog, work))
+        rows += _throughput_finchan(url, backlog, work, restart_bars=backlog)
     return rows
 
 
@@ -269,6 +321,9 @@ def _print(rows: list[dict[str, Any]]) -> None:
                 and r["reader"].startswith("finchan"))  # fmt: skip
     print(f"target p99 < 1 ms at 1,000 msg/s: {p99:.3f} ms {'PASS' if p99 < 1 else 'FAIL'}")
     print(f"target >= 50,000 bars/s sustained: {rate:,.0f} {'PASS' if rate >= 50_000 else 'FAIL'}")
+    restart = next((r["restart_s"] for r in rows if r["reader"] == "finchan (latest snapshot)"),
+                   float("nan"))  # fmt: skip
+    print(f"target restart < 1 s: {restart:.3f} s {'PASS' if restart < 1 else 'FAIL'}")
     print("nothing lost: " + ("PASS" if not lost else f"FAIL ({len(lost)} row(s))"))
 
 

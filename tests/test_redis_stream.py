@@ -8,6 +8,7 @@ this test file; every stream key carries a uuid and is deleted), real
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 REDIS = "redis://127.0.0.1:6379"
 DB_INPROCESS = 1
 DB_SUBPROCESS = 2
+DB_STATE = 3  # live state kept in Redis
 OWN_PORTS = range(16400, 16500)
 
 
@@ -212,7 +214,11 @@ def test_multi_symbol_limit_stop_orders_live_fill_as_the_backtest(tmp_path, stre
 
 
 def _run_live_inprocess(
-    tmp_path: Path, options: dict, save: bool = False, params: dict | None = None
+    tmp_path: Path,
+    options: dict,
+    save: bool = False,
+    params: dict | None = None,
+    name: str | None = None,
 ) -> object:
     from finchan.env import Env
 
@@ -228,6 +234,7 @@ def _run_live_inprocess(
                     "params": params or {"fast": 2, "slow": 3, "qty": 1},
                     "save": save,
                     "report": False,
+                    **({"name": name} if name else {}),
                 },
             },
         }
@@ -284,6 +291,154 @@ def test_malformed_and_poison_messages_go_to_the_dead_letter_stream(
     assert client.xpending(stream, "finchan")["pending"] == 0
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert f"message {stream} {no_close} moved to dead-letter stream {stream}:dead" in logged
+    client.close()
+
+
+def test_a_restart_from_a_snapshot_gives_the_fills_and_order_ids_of_the_full_journal(
+    tmp_path, stream_keys, caplog
+):
+    import sqlite3
+
+    import redis
+
+    from finchan.trade._synthetic import make_bars
+
+    url = f"{REDIS}/{DB_INPROCESS}"
+    _require_redis(url)
+    stream = _key(stream_keys, "snap")
+    client = redis.Redis.from_url(url, decode_responses=True)
+    bars = make_bars(600)
+
+    def publish(frame) -> None:
+        pipe = client.pipeline()
+        for row in frame.itertuples():
+            pipe.xadd(stream, {"symbol": "SYN", "datetime": row.datetime,
+                               "open": repr(row.open), "high": repr(row.high),
+                               "low": repr(row.low), "close": repr(row.close),
+                               "volume": repr(float(row.volume))})  # fmt: skip
+        pipe.execute()
+
+    # the state in Redis (db 3 of this file, keys of a unique run name): same results
+    redis_name = f"SmaCross-{uuid.uuid4().hex}"
+    state_url = f"{REDIS}/{DB_STATE}"
+
+    def run(where: str, group: str, snapshot_bars: int) -> object:
+        options = {"url": url, "streams": [stream], "idle_timeout": 0.3, "batch": 50,
+                   "group": group, "snapshot_bars": snapshot_bars, "status_interval": 0}  # fmt: skip
+        if where == "redis":
+            options["state"] = state_url
+            return _run_live_inprocess(tmp_path / where, options, save=True, name=redis_name)
+        return _run_live_inprocess(tmp_path / where, options, save=True)
+
+    publish(bars.iloc[:400])
+    run("snap", "snap", 150)  # snapshots at 150, 300 and at the clean stop (400)
+    run("redis", "redis", 150)
+    snap_dir = tmp_path / "snap" / "work" / "live" / "SmaCross"
+    full_dir = tmp_path / "full" / "work" / "live" / "SmaCross"
+    full_dir.mkdir(parents=True)
+    shutil.copy(snap_dir / "state.db", full_dir / "state.db")
+    db = sqlite3.connect(full_dir / "state.db")
+    assert db.execute("SELECT seq FROM snapshot").fetchall() == [(400,)]
+    with db:
+        db.execute("DELETE FROM snapshot")
+    db.close()
+    publish(bars.iloc[400:])
+    caplog.clear()
+    # one restarts from the snapshot, the other hands the whole journal to the handlers
+    run("snap", "snap", 150)
+    run("full", "full", 0)  # a new group reads all 600; the 400 applied are skipped
+    run("redis", "redis", 150)
+    redis_dir = tmp_path / "redis" / "work" / "live" / redis_name
+    state_client = redis.Redis.from_url(state_url)
+    keys: list[str] = []
+    try:
+        keys = sorted(k.decode() for k in state_client.keys(f"finchan:live:{redis_name}:*"))
+        assert [k.rsplit(":", 1)[1] for k in keys] == ["input", "journal", "snapshot", "status"]
+        assert state_client.llen(f"finchan:live:{redis_name}:journal") == 600
+    finally:
+        if keys:
+            state_client.delete(*keys)
+        state_client.close()
+    for name in ("fills.csv", "orders.csv"):
+        assert (redis_dir / name).read_bytes() == (snap_dir / name).read_bytes(), name
+    logged = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
+    assert [m.split(" in ")[0] for m in logged] == [
+        "finchan.exts.redis_stream: recovered 400 bars (400 from a snapshot, 0 from the journal)",
+        "finchan.exts.redis_stream: recovered 400 bars (0 from a snapshot, 400 from the journal)",
+        "finchan.exts.redis_stream: recovered 400 bars (400 from a snapshot, 0 from the journal)",
+    ]
+    for name in ("fills.csv", "orders.csv", "equity.csv", "trades.csv"):
+        assert (snap_dir / name).read_bytes() == (full_dir / name).read_bytes(), name
+    orders = (snap_dir / "orders.csv").read_text().splitlines()
+    assert len(orders) > 50  # SMA 2/3 on 600 bars: many orders, ids continuing
+    client.close()
+
+
+def test_timer_events_are_journaled_and_replayed_at_their_place(tmp_path, stream_keys):
+    import sqlite3
+    import threading
+
+    import redis
+
+    from finchan.env import Env
+    from finchan.trade.journal import replay_live_run
+
+    url = f"{REDIS}/{DB_INPROCESS}"
+    _require_redis(url)
+    stream = _key(stream_keys, "timer")
+    client = redis.Redis.from_url(url, decode_responses=True)
+    env = Env(
+        {
+            "work_dir": str(tmp_path / "work"),
+            "run_mode": "live",
+            "enabled_live_exts": [
+                "finchan.exts.timer_source",
+                "finchan.exts.redis_stream",
+                "finchan.exts.strategy",
+            ],
+            "live_exts": {
+                "finchan.exts.redis_stream": {
+                    "url": url, "streams": [stream], "block": 0.05, "status_interval": 0,
+                },
+                "finchan.exts.strategy": {"class": "stateful_sma:Ticking", "report": False},
+            },
+        }
+    )
+    env.quiet = True
+
+    def publish() -> None:
+        # bars spread over ~2.5 s, so 1-second timer events fall between them
+        _wait_for(lambda: client.exists(stream), "the consumer group")
+        for i in range(50):
+            price = str(100 + i % 7)
+            client.xadd(stream, {"symbol": "T", "ts": str(60 * i), "open": price,
+                                 "high": price, "low": price, "close": price})  # fmt: skip
+            time.sleep(0.05)  # the publisher's pace, not a synchronisation
+        # the timer keeps a live run going: stop it (as SIGTERM would) once all is committed
+        state_db = tmp_path / "work" / "live" / "Ticking" / "state.db"
+        _wait_for(lambda: _journal_count(state_db) >= 50, "the 50 bars committed")
+        env.dispatcher.stop()
+
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    try:
+        env.run()
+    finally:
+        publisher.join()
+    live_dir = tmp_path / "work" / "live" / "Ticking"
+    db = sqlite3.connect(live_dir / "state.db")
+    events = db.execute("SELECT pos, name, data FROM events ORDER BY n").fetchall()
+    db.close()
+    state = json.loads((live_dir / "state.json").read_text())
+    assert state["bars"] == 50
+    # every timer event is in the journal with its place among the bars
+    assert [name for _, name, _ in events] == ["timer_source.timer"] * len(state["ticks"])
+    assert [pos for pos, _, _ in events] == state["ticks"]
+    assert any(0 < pos < 50 for pos in state["ticks"]), state
+    assert (live_dir / "fills.csv").read_text().count("\n") > 1
+    replay_dir = replay_live_run(live_dir, quiet=True)
+    assert (replay_dir / "fills.csv").read_bytes() == (live_dir / "fills.csv").read_bytes()
+    assert (replay_dir / "state.json").read_bytes() == (live_dir / "state.json").read_bytes()
     client.close()
 
 
@@ -626,11 +781,17 @@ def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, strea
     yaml = YAML(typ="safe", pure=True)
     raw = yaml.load(config.read_text(encoding="utf-8"))
     raw["live_exts"]["finchan.exts.redis_stream"].update(
-        {"batch": 50, "max_deliveries": 100, "status_interval": 0}
+        {"batch": 50, "max_deliveries": 100, "status_interval": 0, "snapshot_bars": 120}
     )
+    # the SMA cross keeping variables in self.state: committed with each batch
+    for section in ("live_exts", "backtest_exts"):
+        raw[section]["finchan.exts.strategy"]["class"] = "stateful_sma:StatefulSma"
+        raw[section]["finchan.exts.strategy"]["name"] = "SmaCross"
     _dump(config, raw)
     expected = _backtest_fills(config)
     (backtest_dir,) = (tmp_path / "work" / "runs").iterdir()
+    expected_state = (backtest_dir / "state.json").read_bytes()
+    assert b'"bars":1500' in expected_state
     live_dir = tmp_path / "work" / "live" / "SmaCross"
     state = live_dir / "state.db"
     targets = sorted(random.Random(11).sample(range(50, 1450), 10))
@@ -663,6 +824,10 @@ def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, strea
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+    # restarts took the account and strategy from a snapshot and the journal's tail
+    log = (tmp_path / "work" / "logs" / "finchan.log").read_text(encoding="utf-8")
+    recovered = re.findall(r"recovered (\d+) bars \((\d+) from a snapshot", log)
+    assert any(0 < int(snap) < int(total) for total, snap in recovered), recovered
     # fills, orders and positions as if nothing had happened
     assert (live_dir / "fills.csv").read_bytes() == expected
     assert (live_dir / "orders.csv").read_bytes() == (backtest_dir / "orders.csv").read_bytes()
@@ -683,17 +848,23 @@ def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, strea
     client.close()
     db = sqlite3.connect(state)
     journal = [mid for (mid,) in db.execute("SELECT id FROM journal ORDER BY seq")]
+    (committed_state,) = db.execute("SELECT value FROM status WHERE key='state'").fetchone()
     db.close()
+    # self.state as the uninterrupted run left it: committed, and in the live directory
+    assert committed_state.encode() + b"\n" == expected_state
+    assert (live_dir / "state.json").read_bytes() == expected_state
     assert len(published) == 1500
     assert journal == published
     # and the journal replayed as a backtest gives the live fills, byte for byte
     result = subprocess.run(
         [sys.executable, "-m", "finchan", "replay", str(live_dir), "-q"],
         capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(TEST_EXTS)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (replay_dir,) = (live_dir / "replay" / "runs").iterdir()
     assert (replay_dir / "fills.csv").read_bytes() == expected
+    assert (replay_dir / "state.json").read_bytes() == expected_state
     # finchan status reads the same from the stored state
     result = subprocess.run(
         [sys.executable, "-m", "finchan", "status", str(live_dir)],

@@ -266,3 +266,33 @@ def test_vectorised_style_gives_the_same_fills_as_the_incremental_one():
     assert len(incremental.fills) == 747 and round(vectorised.final_equity, 2) == 1_001_763.30
     with pytest.raises(Exception, match="needs the run's closes"):
         backtest(VectorSmaCross, {"SYN": make_bars(100)})
+
+
+def test_strategy_state_is_a_json_dict_and_not_an_attribute_to_replace():
+    from finchan.errors import RunError
+    from finchan.trade.strategy import StrategyState
+
+    class Counting(Strategy):
+        def on_bar(self, bar):
+            self.state["bars"] = self.state.get("bars", 0) + 1
+            self.state.setdefault("first", bar.close)
+
+    class Replacing(Strategy):
+        def on_start(self):
+            self.state = {}
+
+    bars = make_bars(50)
+    result = backtest(Counting, {"SYN": bars})
+    assert result.meta["strategy"] == "Counting"
+    state = StrategyState("X")
+    state["a"] = (1, 2)
+    assert state.to_json() == '{"a":[1,2]}'
+    with pytest.raises(TypeError, match=r"X.state: keys are strings, not 1"):
+        state[1] = 2  # type: ignore[index]
+    state["b"] = object()
+    with pytest.raises(RunError, match=r"^X.state: .*object.* its values must be JSON"):
+        state.to_json()
+    from finchan.errors import CallbackError
+
+    with pytest.raises(CallbackError, match=r"Replacing.state is the strategy's persisted state"):
+        backtest(Replacing, {"SYN": bars})

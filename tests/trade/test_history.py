@@ -190,12 +190,12 @@ class _HistoryCross(Strategy):
         from finchan.trade.examples import SmaCross
 
         self.rule = SmaCross.trade_on_cross
-        self.state: dict[str, Any] = {}
+        self.symbols: dict[str, Any] = {}
 
     def on_bar(self, bar: Any) -> None:
         from finchan.trade.examples import _SymbolState
 
-        state = self.state.setdefault(bar.symbol, _SymbolState(1, 1))
+        state = self.symbols.setdefault(bar.symbol, _SymbolState(1, 1))
         slow = self.history(bar.symbol, 30)
         if len(slow) == 30:
             self.rule(self, bar.symbol, state, slow[-10:].sum() / 10 - slow.sum() / 30)

@@ -49,10 +49,10 @@ class TrailTrader(Strategy):
     params = {"value": 5_000.0, "hold": 40}
 
     def on_start(self) -> None:
-        self.state: dict[str, dict[str, Any]] = {}
+        self.symbols: dict[str, dict[str, Any]] = {}
 
     def on_bar(self, bar: Any) -> None:
-        st = self.state.setdefault(
+        st = self.symbols.setdefault(
             bar.symbol, {"entry": None, "exit": None, "reduce": None, "held": 0, "k": 0}
         )
         held = self.position(bar.symbol)
@@ -70,7 +70,7 @@ class TrailTrader(Strategy):
                 st["reduce"] = self.order_target_value(bar.symbol, held * bar.close * 0.4)
 
     def on_fill(self, fill: Fill) -> None:
-        st = self.state[fill.symbol]
+        st = self.symbols[fill.symbol]
         held = self.position(fill.symbol)
         if st["entry"] is not None and fill.order_id == st["entry"].id:
             st["entry"] = None

@@ -121,6 +121,9 @@ class Dispatcher:
         self.env = env
         self.on_callback_error = on_callback_error
         self._subscribers: dict[str, tuple[Callback, ...]] = {}
+        #: called with every event about to reach its callbacks, before them (a live
+        #: run's journal); the backtest's hot loop does not call them
+        self.observers: list[Callable[[Event], Any]] = []
         self._sources: list[AbsEventSource] = []
         self._running = False
         self._exiting = False
@@ -379,6 +382,9 @@ class Dispatcher:
         """
         if self._is_expired(event):
             return
+        if self.observers:
+            for observe in self.observers:
+                observe(event)
         for callback in self._subscribers.get(event.name, ()):
             try:
                 result = callback(event)

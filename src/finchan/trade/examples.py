@@ -37,12 +37,12 @@ class SmaCross(Strategy):
     params: ClassVar[Any] = {"fast": 10, "slow": 30, "qty": 100}
 
     def on_start(self) -> None:
-        self.state: dict[str, _SymbolState] = {}
+        self.symbols: dict[str, _SymbolState] = {}
 
     def on_bar(self, bar: Bar) -> None:
-        state = self.state.get(bar.symbol)
+        state = self.symbols.get(bar.symbol)
         if state is None:
-            state = self.state[bar.symbol] = _SymbolState(self.params.fast, self.params.slow)
+            state = self.symbols[bar.symbol] = _SymbolState(self.params.fast, self.params.slow)
         close = bar.close
         self.trade_on_cross(bar.symbol, state, state.fast.update(close) - state.slow.update(close))
 

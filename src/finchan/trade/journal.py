@@ -6,11 +6,19 @@ Each batch of bars the run handled is committed in ONE transaction
 
 * ``journal``: every bar dispatched, in dispatch order (``seq``), with its
   stream key and message id;
+* ``events``: every other event the run dispatched (timer events, the
+  strategy's own), with its time, its place among the bars (``pos``: the
+  journal's bars dispatched before it) and its keyword arguments as JSON
+  (a timer event's job as its id);
 * ``input``: the last applied message id per stream;
+* ``snapshot``: the latest pickle of the account and strategy
+  (:mod:`finchan.trade._snapshot`) with the journal position it stands for,
+  so a restart hands only the journal's tail to the handlers;
 * ``status``: a snapshot of the account (cash, equity, positions, open
-  orders, fills) for ``finchan status``.
+  orders, fills) for ``finchan status``, and the strategy's ``self.state``
+  as JSON (row ``state``, written when it changed).
 
-The broker's orders, fills and positions and the strategy's own variables
+The broker's orders, fills and positions and the strategy's other variables
 are not stored as such: they are a deterministic function of the journal
 (the simulated broker fills by the backtest's rules), so a restart rebuilds
 them exactly by handing the journal to the same handlers before reading on,
@@ -35,6 +43,7 @@ __all__ = [
     "STATE_FILE",
     "JournalFeed",
     "LiveStore",
+    "RedisLiveStore",
     "format_status",
     "read_status",
     "replay_live_run",
@@ -57,7 +66,20 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 CREATE TABLE IF NOT EXISTS input (stream TEXT PRIMARY KEY, last_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshot (
+    seq INTEGER PRIMARY KEY, data BLOB NOT NULL, events INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+    n INTEGER PRIMARY KEY,
+    pos INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    ts REAL NOT NULL,
+    data TEXT NOT NULL
+);
 """
+
+#: the timer events a replay dispatches again (their job is found by its id)
+TIMER_EVENT = "timer_source.timer"
 
 STATE_FILE = "state.db"
 
@@ -103,6 +125,12 @@ class LiveStore:
             raise DataError(f"{self.path}: not a finchan live state file: {exc}") from None
         #: bars in the journal
         self.bars: int = row[0]
+        try:
+            row = self._db.execute("SELECT COALESCE(MAX(n), 0) FROM events").fetchone()
+        except sqlite3.OperationalError:  # a read-only file of an older layout
+            row = (0,)
+        #: other events in the journal
+        self.events: int = row[0]
         #: last applied message id per stream key
         self.last_ids: dict[str, str] = dict(self._db.execute("SELECT stream, last_id FROM input"))
 
@@ -123,14 +151,42 @@ class LiveStore:
                 Mapping[str, str],
                 Mapping[str, Any] | None,
             ]
+            | tuple[
+                Iterable[tuple[Any, str | None, str | None]],
+                Mapping[str, str],
+                Mapping[str, Any] | None,
+                str | None,
+                tuple[int, bytes] | None,
+                list[tuple[int, str, float, str]],
+            ]
         ],
     ) -> None:
-        """:meth:`commit` of several batches in ONE transaction (group commit), in order."""
+        """:meth:`commit` of several batches in ONE transaction (group commit), in order.
+
+        A batch may carry two more items: the strategy's state as JSON text
+        (None: unchanged) and a snapshot ``(journal position, bytes)`` (None:
+        none), committed with its journal rows, and the other events
+        dispatched, as ``(pos, name, ts, json)``.
+        """
         seq = self.bars
         rows = []
         last_ids: dict[str, str] = {}
         status: Mapping[str, Any] | None = None
-        for applied, last, batch_status in batches:
+        state: str | None = None
+        snapshot: tuple[int, bytes, int] | None = None
+        events: list[tuple[int, int, str, float, str]] = []
+        events_before = self.events
+        for batch in batches:
+            applied, last, batch_status = batch[0], batch[1], batch[2]
+            if len(batch) > 3 and batch[3] is not None:
+                state = batch[3]
+            if len(batch) > 5:
+                for pos, name, ts, data in batch[5]:
+                    self.events += 1
+                    events.append((self.events, pos, name, ts, data))
+            if len(batch) > 4 and batch[4] is not None:
+                # the snapshot stands for the bars and the events up to here
+                snapshot = (*batch[4], self.events)
             for bar, stream, mid in applied:
                 seq += 1
                 rows.append((seq, stream, mid, bar.symbol, bar.timestamp, bar.open, bar.high,
@@ -141,6 +197,8 @@ class LiveStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            if events:
+                db.executemany("INSERT INTO events VALUES (?,?,?,?,?)", events)
             db.executemany(
                 "INSERT INTO input VALUES (?, ?) "
                 "ON CONFLICT(stream) DO UPDATE SET last_id=excluded.last_id",
@@ -151,17 +209,27 @@ class LiveStore:
                     "INSERT OR REPLACE INTO status VALUES ('status', ?)",
                     (json.dumps({**status, "bars": seq}),),
                 )
+            if state is not None:
+                db.execute("INSERT OR REPLACE INTO status VALUES ('state', ?)", (state,))
+            if snapshot is not None:
+                if snapshot[0] > seq:
+                    raise ValueError(f"a snapshot at {snapshot[0]} beyond the journal's {seq}")
+                db.execute("DELETE FROM snapshot")
+                db.execute("INSERT INTO snapshot VALUES (?, ?, ?)", snapshot)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self.events = events_before
             raise
         self.bars = seq
         self.last_ids.update(last_ids)
 
-    def journal(self, env: Any, batch: int = 10_000) -> Iterator[Bar]:
-        """The journal's bars, in dispatch order (created in ``env``)."""
+    def journal(self, env: Any, batch: int = 10_000, after: int = 0) -> Iterator[Bar]:
+        """The journal's bars after position ``after``, in dispatch order (created in ``env``)."""
         cursor = self._db.execute(
-            "SELECT symbol, ts, open, high, low, close, volume FROM journal ORDER BY seq"
+            "SELECT symbol, ts, open, high, low, close, volume FROM journal WHERE seq > ? "
+            "ORDER BY seq",
+            (after,),
         )
         while True:
             rows = cursor.fetchmany(batch)
@@ -169,6 +237,19 @@ class LiveStore:
                 return
             for row in rows:
                 yield Bar(env, *row)
+
+    def journal_events(self, after: int = 0) -> list[tuple[int, str, float, dict[str, Any]]]:
+        """``(pos, name, ts, kwargs)`` of the journaled events after the ``after``-th, in order.
+
+        ``pos``: the number of journal bars dispatched before the event.
+        """
+        try:
+            rows = self._db.execute(
+                "SELECT pos, name, ts, data FROM events WHERE n > ? ORDER BY n", (after,)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [(pos, name, ts, json.loads(data)) for pos, name, ts, data in rows]
 
     def journal_ids(self) -> list[tuple[str | None, str | None]]:
         """``(stream, id)`` of every journal row, in order."""
@@ -178,6 +259,19 @@ class LiveStore:
         """The last committed status snapshot (``{}`` before the first commit)."""
         row = self._db.execute("SELECT value FROM status WHERE key='status'").fetchone()
         return json.loads(row[0]) if row else {}
+
+    def snapshot(self) -> tuple[int, bytes, int] | None:
+        """The latest snapshot: ``(bars, bytes, events)`` it stands for, or None."""
+        try:
+            row = self._db.execute("SELECT seq, data, events FROM snapshot").fetchone()
+        except sqlite3.OperationalError:  # a read-only file of an older layout
+            return None
+        return (row[0], row[1], row[2]) if row else None
+
+    def strategy_state(self) -> str | None:
+        """The last committed ``self.state`` of the strategy, as JSON (None: never written)."""
+        row = self._db.execute("SELECT value FROM status WHERE key='state'").fetchone()
+        return row[0] if row else None
 
     def set_run_info(self, info: Mapping[str, Any]) -> None:
         """Store facts about the run (its config directory) for ``finchan replay``."""
@@ -212,9 +306,25 @@ class JournalFeed(AbsEventSource):
     def __init__(self, env: Any, path: str | Path) -> None:
         store = LiveStore(path, readonly=True)
         try:
-            self._bars = list(store.journal(env))
+            bars: list[Any] = list(store.journal(env))
+            timers = [e for e in store.journal_events() if e[1] == TIMER_EVENT]
         finally:
             store.close()
+        if timers:
+            # each timer event at its place after the bars dispatched before it,
+            # stamped with the last of them (the backtest keeps ties in order);
+            # its job is found when it is handed out (jobs are made in on_start)
+            merged: list[Any] = []
+            start = 0
+            for pos, _name, ts, data in timers:
+                merged.extend(bars[start:pos])
+                start = max(start, pos)
+                stamp = bars[pos - 1].timestamp if pos else (bars[0].timestamp if bars else ts)
+                merged.append(_JournalTimer(stamp, data.get("job")))
+            merged.extend(bars[start:])
+            bars = merged
+        self._env = env
+        self._bars = bars
         self._pos = 0
         self.exhausted = not self._bars
         self._path = Path(path)
@@ -226,14 +336,40 @@ class JournalFeed(AbsEventSource):
     def first_timestamp(self) -> float | None:
         return self._bars[self._pos].timestamp if self._pos < len(self._bars) else None
 
-    def events_until(self, limit_ts: float) -> list[Bar]:
+    def events_until(self, limit_ts: float) -> list[Any]:
         bars, start = self._bars, self._pos
         end = start
         while end < len(bars) and bars[end].timestamp < limit_ts:
             end += 1
         self._pos = end
         self.exhausted = end >= len(bars)
-        return bars[start:end]
+        out = bars[start:end]
+        for i, item in enumerate(out):
+            if item.__class__ is _JournalTimer:
+                out[i] = item.event(self._env)
+        return out
+
+
+class _JournalTimer:
+    """A journaled timer event, made into an event with its job when handed out."""
+
+    __slots__ = ("job", "timestamp")
+
+    def __init__(self, timestamp: float, job: Any) -> None:
+        self.timestamp = timestamp
+        self.job = job
+
+    def event(self, env: Any) -> Any:
+        from finchan.event import Event
+
+        scheduler = env.get_ext_obj("finchan.exts.timer_source", None)
+        job = getattr(scheduler, "_jobs", {}).get(self.job)
+        if job is None:
+            raise DataError(
+                f"the journal has a timer event of job {self.job}, which the strategy "
+                "did not schedule in this replay (is finchan.exts.timer_source enabled?)"
+            )
+        return Event(env, TIMER_EVENT, dt=self.timestamp, job=job)
 
 
 def status_snapshot(account: Any, last_ts: float | None) -> dict[str, Any]:
@@ -316,15 +452,23 @@ def replay_live_run(live_dir: str | Path, quiet: bool = False) -> Path:
         for key, value in raw.items()
         if key in ("version", "timezone", "seed", "ext_manager")
     }
+    enabled = ["finchan.exts.strategy"]
+    backtrack_exts = {
+        "finchan.exts.sim_broker": live_options.get("finchan.exts.sim_broker"),
+        "finchan.exts.strategy": strategy,
+    }
+    live_enabled = raw.get("enabled_live_exts") or raw.get("enabled_live_track_exts") or []
+    timers = "finchan.exts.timer_source" in live_enabled
+    if timers:
+        # the strategy schedules its jobs again; their events come from the journal
+        enabled.insert(0, "finchan.exts.timer_source")
+        backtrack_exts["finchan.exts.timer_source"] = live_options.get("finchan.exts.timer_source")
     data.update(
         {
             "run_mode": "backtest",
             "work_dir": str((live_dir / "replay").resolve()),
-            "enabled_backtrack_exts": ["finchan.exts.strategy"],
-            "backtrack_exts": {
-                "finchan.exts.sim_broker": live_options.get("finchan.exts.sim_broker"),
-                "finchan.exts.strategy": strategy,
-            },
+            "enabled_backtrack_exts": enabled,
+            "backtrack_exts": backtrack_exts,
         }
     )
     config_dir = info.get("config_dir")
@@ -336,8 +480,147 @@ def replay_live_run(live_dir: str | Path, quiet: bool = False) -> Path:
     env = Env(config)
     env.quiet = quiet
     env.load_exts()
+    if timers:
+        from finchan.exts.timer_source import TimerSource
+
+        for source in list(env.dispatcher.event_sources):
+            if isinstance(source, TimerSource):
+                env.dispatcher.deregister_event_source(source)
     env.dispatcher.register_event_source(JournalFeed(env, state_path))
     env.run()
     run_dir = env.get_ext_obj("finchan.exts.strategy").run_dir
     assert run_dir is not None
     return Path(run_dir)
+
+
+class RedisLiveStore:
+    """A live run's durable state in Redis: the :class:`LiveStore` API, one ``MULTI`` per commit.
+
+    Keys under ``prefix`` (``finchan:live:<name>:``): ``journal`` (a list of
+    JSON rows ``[stream, id, symbol, ts, open, high, low, close, volume]``),
+    ``events`` (a list of JSON ``[pos, name, ts, data]``), ``input`` (a
+    hash: stream -> last applied id), ``status`` (a hash: ``status``,
+    ``state``, ``run``) and ``snapshot`` (a hash: ``seq``, ``events``,
+    ``data``). A commit is one ``MULTI``/``EXEC`` transaction: Redis applies
+    it whole or not at all; how durable it is depends on the server's
+    persistence (``appendonly yes`` with ``appendfsync always`` for the
+    guarantee SQLite's ``synchronous=FULL`` gives).
+    """
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        from finchan.trade.exts.redis_stream import redact_url
+
+        self.path = f"{redact_url(url)} {prefix}*"
+        self._prefix = prefix
+        self._client: Any = redis.Redis.from_url(url, socket_connect_timeout=5)
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            raise DataError(f"state {redact_url(url)}: cannot connect: {exc}") from None
+        k = self._key
+        self.bars: int = self._client.llen(k("journal"))
+        self.events: int = self._client.llen(k("events"))
+        stored: Any = self._client.hgetall(k("input"))
+        self.last_ids: dict[str, str] = {key.decode(): val.decode() for key, val in stored.items()}
+
+    def _key(self, name: str) -> str:
+        return self._prefix + name
+
+    def commit(self, applied: Any, last_ids: Mapping[str, str], status: Any = None) -> None:
+        self.commit_many([(applied, last_ids, status)])
+
+    def commit_many(self, batches: Iterable[Any]) -> None:
+        """Like :meth:`LiveStore.commit_many`, in one ``MULTI``/``EXEC``."""
+        k = self._key
+        dumps = json.dumps
+        rows: list[str] = []
+        events: list[str] = []
+        last_ids: dict[str, str] = {}
+        status = state = None
+        snapshot = None
+        n_events = self.events
+        for batch in batches:
+            applied, last, batch_status = batch[0], batch[1], batch[2]
+            for bar, stream, mid in applied:
+                rows.append(dumps([stream, mid, bar.symbol, bar.timestamp, bar.open, bar.high,
+                                   bar.low, bar.close, float(bar.volume)]))  # fmt: skip
+            last_ids.update(last)
+            status = batch_status if batch_status is not None else status
+            if len(batch) > 3 and batch[3] is not None:
+                state = batch[3]
+            if len(batch) > 5:
+                for event in batch[5]:
+                    events.append(dumps(list(event)))
+                    n_events += 1
+            if len(batch) > 4 and batch[4] is not None:
+                snapshot = (*batch[4], n_events)
+        seq = self.bars + len(rows)
+        pipe = self._client.pipeline(transaction=True)
+        if rows:
+            pipe.rpush(k("journal"), *rows)
+        if events:
+            pipe.rpush(k("events"), *events)
+        if last_ids:
+            pipe.hset(k("input"), mapping=last_ids)
+        if status is not None:
+            pipe.hset(k("status"), "status", dumps({**status, "bars": seq}))
+        if state is not None:
+            pipe.hset(k("status"), "state", state)
+        if snapshot is not None:
+            pipe.hset(k("snapshot"), mapping={"seq": snapshot[0], "data": snapshot[1],
+                                               "events": snapshot[2]})  # fmt: skip
+        pipe.execute()
+        self.bars = seq
+        self.events = n_events
+        self.last_ids.update(last_ids)
+
+    def journal(self, env: Any, batch: int = 10_000, after: int = 0) -> Iterator[Bar]:
+        loads = json.loads
+        start = after
+        while True:
+            rows = self._client.lrange(self._key("journal"), start, start + batch - 1)
+            if not rows:
+                return
+            start += len(rows)
+            for row in rows:
+                yield Bar(env, *loads(row)[2:])
+
+    def journal_events(self, after: int = 0) -> list[tuple[int, str, float, dict[str, Any]]]:
+        out = []
+        for row in self._client.lrange(self._key("events"), after, -1):
+            pos, name, ts, data = json.loads(row)
+            out.append((pos, name, ts, json.loads(data)))
+        return out
+
+    def journal_ids(self) -> list[tuple[str | None, str | None]]:
+        return [tuple(json.loads(row)[:2]) for row in
+                self._client.lrange(self._key("journal"), 0, -1)]  # fmt: skip
+
+    def snapshot(self) -> tuple[int, bytes, int] | None:
+        found = self._client.hgetall(self._key("snapshot"))
+        if not found:
+            return None
+        return int(found[b"seq"]), found[b"data"], int(found[b"events"])
+
+    def _status_field(self, field: str) -> str | None:
+        value = self._client.hget(self._key("status"), field)
+        return None if value is None else value.decode()
+
+    def status(self) -> dict[str, Any]:
+        text = self._status_field("status")
+        return json.loads(text) if text else {}
+
+    def strategy_state(self) -> str | None:
+        return self._status_field("state")
+
+    def set_run_info(self, info: Mapping[str, Any]) -> None:
+        self._client.hset(self._key("status"), "run", json.dumps(dict(info), default=str))
+
+    def run_info(self) -> dict[str, Any]:
+        text = self._status_field("run")
+        return json.loads(text) if text else {}
+
+    def close(self) -> None:
+        self._client.close()

@@ -41,11 +41,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from finchan.errors import ConfigError
+from finchan.errors import ConfigError, RunError
 from finchan.trade.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from finchan.trade.history import BarHistory, BarWindow
     from finchan.trade.orders import Fill
 
-__all__ = ["Params", "Strategy"]
+__all__ = ["Params", "Strategy", "StrategyState"]
 
 
 class Params:
@@ -141,6 +141,77 @@ class _ParamsField:
         return bound if bound is not None else Params(self.defaults)
 
 
+class StrategyState(MutableMapping[str, Any]):
+    """A strategy's own persisted variables: ``self.state["entries"] = 3``.
+
+    A dict with string keys and JSON values (str, numbers, bools, None, lists,
+    dicts with string keys). In a backtest it is a plain dict in memory. In a
+    live run it is committed with every batch, in the same transaction as the
+    batch's journal records and stream positions, and loaded back on restart;
+    a run directory gets it as ``state.json``. Values come back as JSON gives
+    them (a tuple as a list).
+
+    Example
+    -------
+    >>> state = StrategyState()
+    >>> state["entries"] = 3
+    >>> state.to_json()
+    '{"entries":3}'
+    >>> state.load('{"entries": 4}'); dict(state)
+    {'entries': 4}
+    """
+
+    __slots__ = ("_data", "_owner")
+
+    def __init__(self, owner: str = "Strategy") -> None:
+        self._data: dict[str, Any] = {}
+        self._owner = owner
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"{self._owner}.state: keys are strings, not {key!r}")
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def __repr__(self) -> str:
+        return f"StrategyState({self._data!r})"
+
+    def to_json(self) -> str:
+        """The state as compact JSON (keys sorted): what is committed and written."""
+        import json
+
+        try:
+            return json.dumps(self._data, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise RunError(
+                f"{self._owner}.state: {exc}; its values must be JSON "
+                "(str, numbers, bool, None, lists, dicts with str keys)"
+            ) from None
+
+    def load(self, text: str) -> None:
+        """Replace the contents with the JSON ``text`` (a committed state)."""
+        import json
+
+        self._data = json.loads(text)
+
+
 class Strategy:
     """Base class of strategies (see the module docstring)."""
 
@@ -194,6 +265,7 @@ class Strategy:
         self._last_close = broker._last_bars  # symbol -> last bar seen by the broker
         self._history: BarHistory | None = None
         self._plotted: dict[tuple[str, str | None], PlotSeries] = {}
+        self._strategy_state = StrategyState(type(self).__name__)
         if self.history_bars:
             self.keep_history(self.history_bars)
 
@@ -214,6 +286,18 @@ class Strategy:
         """Called once at ``SYSTEM_EXITING``."""
 
     # -- state ---------------------------------------------------------------------------
+    @property
+    def state(self) -> StrategyState:
+        """The strategy's own persisted variables (see :class:`StrategyState`)."""
+        return self._strategy_state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        raise AttributeError(
+            f"{type(self).__name__}.state is the strategy's persisted state: set its items "
+            "(self.state['name'] = value), or keep other variables under another attribute name"
+        )
+
     @property
     def now(self) -> datetime:
         """The run's current time (simulated in backtest)."""

@@ -26,8 +26,9 @@ directory and prints a short statistics table and the report's path.
 
 A run directory holds ``config.yml`` (the merged config), ``summary.json``,
 ``fills.csv``, ``trades.csv``, ``open_trades.csv``, ``orders.csv``, ``equity.csv``,
-``report.html`` and ``run.json`` (run id, wall times), and ``indicators.csv``
-when the strategy drew series with ``plot``. While the run is going
+``report.html`` and ``run.json`` (run id, wall times), ``indicators.csv``
+when the strategy drew series with ``plot`` and ``state.json`` when it kept
+variables in ``self.state``. While the run is going
 on, and if it fails or is interrupted, the directory holds a file
 ``INCOMPLETE`` saying why: only a directory without it is a finished run.
 
@@ -291,6 +292,11 @@ class StrategyRunner:
             logger.info("run directory %s is incomplete: %s", self.run_dir, reason)
             return
         self.result.save(self.run_dir, report=self.options.report)
+        strategy = getattr(self, "strategy", None)  # several strategies: none of its own
+        state = strategy.state if strategy is not None else None
+        if state is not None and len(state):
+            # the strategy's own variables as they ended (a live run: as committed)
+            (self.run_dir / "state.json").write_text(state.to_json() + "\n", encoding="utf-8")
         self._save_more(self.run_dir)
         run_info = {
             "run_id": self.run_dir.name,
