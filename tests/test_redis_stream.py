@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -633,7 +634,9 @@ def test_lost_redis_connection_is_logged_and_nothing_is_lost(tmp_path, stream_ke
         full = _sma_data(tmp_path / "full" / "SYN.csv", n=1200)
         first = _sma_data(tmp_path / "a" / "SYN.csv", n=1200, stop=600)
         second = _sma_data(tmp_path / "b" / "SYN.csv", n=1200, start=600)
-        config = _sma_config(tmp_path, full, server.url, stream, idle=2.0)
+        # ended by SIGTERM once everything is acknowledged, not by idleness: a
+        # publisher slow to start on a loaded machine must not end the run early
+        config = _sma_config(tmp_path, full, server.url, stream, idle=120.0)
         expected = _backtest_fills(config)
         live = _finchan("-c", str(config), "--mode", "live", "-q")
         _finish(_finchan("publish", str(first), "--redis", server.url, "--stream", stream))
@@ -648,6 +651,10 @@ def test_lost_redis_connection_is_logged_and_nothing_is_lost(tmp_path, stream_ke
         server.stop()
         server.start()  # empty: no persistence
         _finish(_finchan("publish", str(second), "--redis", server.url, "--stream", stream))
+        client = redis.Redis(port=server.port)
+        _wait_for(first_half_acked, "the last 600 bars to be processed", timeout=60.0)
+        client.close()
+        live.send_signal(signal.SIGTERM)
         _finish(live)
         live = None
     finally:

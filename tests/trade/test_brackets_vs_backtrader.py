@@ -48,17 +48,17 @@ class BracketTrader(Strategy):
     params = {"qty": 30, "wait": 12, "hold": 50}
 
     def on_start(self) -> None:
-        self.state: dict[str, dict[str, Any]] = {}
+        self.books: dict[str, dict[str, Any]] = {}
         self.seen: dict[str, int] = {}
 
     def _track(self, symbol: str, *orders: Any) -> None:
         for order in orders:
             if order is not None and not self.is_final(order):
-                self.state[symbol]["live"][order.id] = order
+                self.books[symbol]["live"][order.id] = order
 
     def on_bar(self, bar: Any) -> None:
         s = bar.symbol
-        st = self.state.setdefault(s, {"k": 0, "live": {}, "age": 0, "entry": None, "exits": ()})
+        st = self.books.setdefault(s, {"k": 0, "live": {}, "age": 0, "entry": None, "exits": ()})
         held = self.position(s)
         qty = self.params.qty
         c = bar.close
@@ -104,11 +104,11 @@ class BracketTrader(Strategy):
 
     def on_order(self, order: Any) -> None:
         if self.is_final(order):
-            for st in self.state.values():
+            for st in self.books.values():
                 st["live"].pop(order.id, None)
 
     def on_fill(self, fill: Fill) -> None:
-        st = self.state[fill.symbol]
+        st = self.books[fill.symbol]
         entry = st["entry"]
         held = self.position(fill.symbol)
         if entry is not None and fill.order_id == entry[0].id and st["k"] % 6 == 4 and held > 0:
