@@ -26,6 +26,7 @@ from bisect import bisect_left
 from collections.abc import Coroutine, Generator
 from datetime import date, datetime, timedelta
 from heapq import heappop
+from math import floor
 from operator import attrgetter, length_hint
 from time import perf_counter
 from types import CoroutineType
@@ -232,12 +233,27 @@ class BackTrackDispatcher(Dispatcher):
             limit = window_start + step
             if limit > end:
                 limit = end
-            if self._fill(limit):
+            filled = self._fill(limit)
+            if filled:
                 self._dispatch_window(limit)
             else:
                 self._dispatch_heap_until(limit)
             if self._stop_requested or limit >= end:
                 break
+            if not filled:
+                # an empty window: with a tiny time_step and no end_dt, stepping
+                # through every empty window of a gap would take forever. Jump to
+                # the window holding the next pending event (only here, so the
+                # hot loop of busy windows pays nothing)
+                nxt = self._next_pending()
+                if self._stop_requested:
+                    break
+                if nxt is not None and nxt != _INF and nxt >= limit + step:
+                    skipped = floor((nxt - limit) / step)
+                    window_start = limit + skipped * step
+                    if window_start > nxt:  # rounding: never start after the event
+                        window_start -= step
+                    continue
             if not self._buffer and all(s.exhausted for s in self._sources):
                 if not self._heap:
                     break
@@ -245,6 +261,31 @@ class BackTrackDispatcher(Dispatcher):
                 window_start = max(limit, self._heap[0][0])
                 continue
             window_start = limit
+
+    def _next_pending(self) -> float | None:
+        """The time of the earliest pending event, None if a source cannot tell.
+
+        Asks every source still running for ``first_timestamp()`` (its next
+        event); a source answering None that is not exhausted gives no time, so
+        the loop steps window by window as before. ``inf``: nothing pending.
+        """
+        heap = self._heap
+        nxt = heap[0][0] if heap else _INF
+        for source in tuple(self._sources):
+            if source.exhausted:
+                continue
+            try:
+                ts = source.first_timestamp()
+            except Exception as exc:
+                self._source_failed(source, exc)
+                return None
+            if ts is None:
+                if source.exhausted:
+                    continue
+                return None
+            if ts < nxt:
+                nxt = ts
+        return nxt
 
     def _fill(self, limit: float) -> bool:
         """Ask every source for its events before ``limit``; True if any are buffered."""
