@@ -93,11 +93,36 @@ def test_unknown_strategy_class_is_a_config_error(tmp_path):
 def test_bad_parameter_is_named(tmp_path):
     path = write_config(tmp_path, "class: finchan.trade.examples:SmaCross, params: {fast: ten}")
     assert one_line_error(run_finchan("-c", str(path)), 2) == (
-        "finchan: error: SmaCross: parameter 'fast' must be int like its default 10, got 'ten'"
+        f"finchan: error: {path}: backtest_exts.finchan.exts.strategy.params: "
+        "SmaCross: parameter 'fast' must be int like its default 10, got 'ten'"
     )
     path = write_config(tmp_path, "class: finchan.trade.examples:SmaCross, params: {fats: 3}")
     assert one_line_error(run_finchan("-c", str(path)), 2) == (
-        "finchan: error: SmaCross: unknown parameter 'fats' (known: fast, slow, qty)"
+        f"finchan: error: {path}: backtest_exts.finchan.exts.strategy.params: "
+        "SmaCross: unknown parameter 'fats' (known: fast, slow, qty)"
+    )
+    path = write_config(
+        tmp_path, "strategies: [{class: finchan.trade.examples:SmaCross, params: {slow: 1.5}}]"
+    )
+    assert one_line_error(run_finchan("-c", str(path)), 2) == (
+        f"finchan: error: {path}: backtest_exts.finchan.exts.strategy.strategies.0.params: "
+        "SmaCross: parameter 'slow' must be int like its default 30, got 1.5"
+    )
+
+
+def test_bad_commission_and_slippage_forms_name_file_and_key(tmp_path):
+    path = write_config(tmp_path, "class: finchan.trade.examples:SmaCross",
+                        extra="  finchan.exts.sim_broker: {commission: {rate: 0.1, fixed: 1}}\n")
+    assert one_line_error(run_finchan("-c", str(path)), 2) == (
+        f"finchan: error: {path}: backtest_exts.finchan.exts.sim_broker.commission: "
+        "takes exactly one of rate, per_share, fixed (given: rate, fixed) "
+        "(got {'rate': 0.1, 'fixed': 1})"
+    )
+    path = write_config(tmp_path, "class: finchan.trade.examples:SmaCross",
+                        extra="  finchan.exts.sim_broker: {slippage: {tick_size: 0.5}}\n")
+    assert one_line_error(run_finchan("-c", str(path)), 2) == (
+        f"finchan: error: {path}: backtest_exts.finchan.exts.sim_broker.slippage: "
+        "takes exactly one of bps, ticks (given: none) (got {'tick_size': 0.5})"
     )
 
 
@@ -241,7 +266,10 @@ def test_strategy_journal_sequence():
 def test_params_override_from_python_and_unknown_ones_refused():
     result = backtest(SmaCross, {"SYN": make_bars(3000)}, params={"fast": 5, "slow": 20}, cash=1e6)
     assert result.meta["params"] == {"fast": 5, "slow": 20, "qty": 100}
-    with pytest.raises(ConfigError, match="unknown parameter 'fastest'"):
+    with pytest.raises(ConfigError, match=(
+        r"^config: backtrack_exts\.finchan\.exts\.strategy\.params: "
+        r"SmaCross: unknown parameter 'fastest'"
+    )):
         backtest(SmaCross, {"SYN": make_bars(100)}, params={"fastest": 5})
     with pytest.raises(ConfigError, match="unknown option"):
         backtest(SmaCross, {"SYN": make_bars(100)}, leverage=3)

@@ -142,6 +142,13 @@ def load_strategy_class(spec: Any) -> type[Strategy]:
     return cls
 
 
+def _option_error(env: Env, key: str, exc: ConfigError) -> ConfigError:
+    """``exc`` as an option error naming the config file and ``key`` (a path in the options)."""
+    from finchan.config import ext_option_error
+
+    return ext_option_error(env, ext_name, f"{key}: {exc}")
+
+
 class StrategyRunner:
     """Wires one strategy to the account and the run; publishes the result."""
 
@@ -149,7 +156,10 @@ class StrategyRunner:
         self.env = env
         self.options = options
         self.strategy_class = load_strategy_class(options.class_)
-        self.params = self.strategy_class.resolve_params(options.params)
+        try:
+            self.params = self.strategy_class.resolve_params(options.params)
+        except ConfigError as exc:
+            raise _option_error(env, "params", exc) from None
         self.account: SimAccount = env.get_ext_obj("finchan.exts.sim_broker")
         self.strategy = self.strategy_class()
         self.strategy.bind(env, self.account.broker, self.params)
@@ -521,7 +531,7 @@ class MultiStrategyRunner(StrategyRunner):
         self.env = env
         self.options = options
         self.account = env.get_ext_obj("finchan.exts.sim_broker")
-        self.slots = _make_slots(options.strategies or [])
+        self.slots = _make_slots(options.strategies or [], env)
         self.strategy_class = self.slots[0].strategy_class
         self.result = None
         self.results: dict[str, BacktestResult] = {}
@@ -640,11 +650,15 @@ class MultiStrategyRunner(StrategyRunner):
             result.save(run_dir / "strategies" / name, report=self.options.report)
 
 
-def _make_slots(entries: list[StrategyEntry]) -> list[_Slot]:
+def _make_slots(entries: list[StrategyEntry], env: Env) -> list[_Slot]:
     slots = []
     seen: set[str] = set()
     for i, entry in enumerate(entries):
         cls = load_strategy_class(entry.class_)
+        try:
+            cls.resolve_params(entry.params)
+        except ConfigError as exc:
+            raise _option_error(env, f"strategies.{i}.params", exc) from None
         name = entry.name or cls.__name__
         if name in seen:
             raise ConfigError(
