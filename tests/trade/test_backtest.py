@@ -85,9 +85,66 @@ def one_line_error(result, code):
 def test_unknown_strategy_class_is_a_config_error(tmp_path):
     path = write_config(tmp_path, "class: finchan.trade.examples:NoSuchStrategy")
     assert one_line_error(run_finchan("-c", str(path)), 2) == (
-        "finchan: error: strategy class 'finchan.trade.examples:NoSuchStrategy': "
+        f"finchan: error: {path}: backtest_exts.finchan.exts.strategy.class: "
+        "strategy class 'finchan.trade.examples:NoSuchStrategy': "
         "module 'finchan.trade.examples' has no 'NoSuchStrategy'"
     )
+
+
+def test_strategies_items_may_be_plain_class_names(tmp_path):
+    from finchan.config import load_config
+    from finchan.env import Env
+
+    path = write_config(
+        tmp_path,
+        "strategies: [finchan.trade.examples:SmaCross, sweep_strategies:Hold], save: false",
+        extra=f"ext_manager: {{ext_paths: [{ROOT / 'tests' / 'exts'}]}}\n",
+    )
+    env = Env(load_config(path))
+    env.run()
+    runner = env.get_ext_obj("finchan.exts.strategy")
+    assert list(runner.results) == ["SmaCross", "Hold"]
+    assert runner.results["SmaCross"].meta["params"] == {"fast": 10, "slow": 30, "qty": 100}
+    assert runner.results["Hold"].meta["params"] == {"side": 0, "qty": 10}
+
+
+@pytest.mark.parametrize(
+    ("strategy_options", "message"),
+    [
+        # one class option given a list (the several-strategies form is strategies:)
+        (
+            "class: [finchan.trade.examples:SmaCross]",
+            "backtest_exts.finchan.exts.strategy.class: strategy class "
+            "['finchan.trade.examples:SmaCross']: expected 'package.module:ClassName' "
+            "(one class; several strategies go in strategies:)",
+        ),
+        # an item that is neither a class name nor a mapping
+        (
+            "strategies: [[finchan.trade.examples:SmaCross]]",
+            "backtest_exts.finchan.exts.strategy.strategies.0: expected a class "
+            "'package.module:ClassName' or a mapping of class, params, name "
+            "(got ['finchan.trade.examples:SmaCross'])",
+        ),
+        # the same class twice without names
+        (
+            "strategies: [finchan.trade.examples:SmaCross, finchan.trade.examples:SmaCross]",
+            "backtest_exts.finchan.exts.strategy.strategies.1: a second strategy named "
+            "'SmaCross'; give each its own name (name: in a mapping item)",
+        ),
+        (
+            "strategies: [finchan.trade.examples:SmaCross, finchan.trade.examples:Nope]",
+            "backtest_exts.finchan.exts.strategy.strategies.1.class: strategy class "
+            "'finchan.trade.examples:Nope': module 'finchan.trade.examples' has no 'Nope'",
+        ),
+        (
+            "strategies: [{class: finchan.trade.examples:SmaCross, name: a/b}]",
+            "backtest_exts.finchan.exts.strategy.strategies.0.name: 'a/b' is not a file name",
+        ),
+    ],
+)
+def test_strategy_option_misuses_name_file_and_key(tmp_path, strategy_options, message):
+    path = write_config(tmp_path, strategy_options)
+    assert one_line_error(run_finchan("-c", str(path)), 2) == f"finchan: error: {path}: {message}"
 
 
 def test_bad_parameter_is_named(tmp_path):
