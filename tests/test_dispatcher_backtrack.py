@@ -463,3 +463,30 @@ def test_a_source_that_cannot_tell_its_next_time_is_still_asked_every_window(mak
     assert listed.windows == [1, 2, 3, 4, 5]
     # once the ListSource is exhausted, the batch source's next time is known
     assert batch.limits == [1, 2, 3, 4, 5, 6, 10]
+
+
+class EagerSource(AbsEventSource):
+    """Puts all its events at the first ask, also those of later windows."""
+
+    def __init__(self, env, offsets):
+        self.env = env
+        self.offsets = offsets
+        self.asked = 0
+
+    async def gen_events(self, event_queue, limit_dt=None):
+        self.asked += 1
+        if self.asked == 1:
+            for offset in self.offsets:
+                event_queue.put(Event(self.env, "a", dt=T0 + offset))
+        self.exhausted = True
+
+
+def test_events_a_source_put_for_later_windows_only_wait_for_their_window(make_env):
+    # a window whose buffered events were all for later windows used to fail
+    # with an IndexError; now the run jumps to the first of them
+    env = backtest_env(make_env, time_step=0.001)
+    env.dispatcher.register_event_source(EagerSource(env, [1, 50, 3]))
+    journal = journal_of(env, "a")
+    summary = env.run()
+    assert [t for t, _, _ in journal] == [1, 3, 50]
+    assert summary.events == 3

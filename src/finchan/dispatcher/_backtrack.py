@@ -235,7 +235,8 @@ class BackTrackDispatcher(Dispatcher):
                 limit = end
             filled = self._fill(limit)
             if filled:
-                self._dispatch_window(limit)
+                # False when every buffered event is for a later window
+                filled = self._dispatch_window(limit)
             else:
                 self._dispatch_heap_until(limit)
             if self._stop_requested or limit >= end:
@@ -271,6 +272,8 @@ class BackTrackDispatcher(Dispatcher):
         """
         heap = self._heap
         nxt = heap[0][0] if heap else _INF
+        if self._buffer:  # events a source put for later windows (kept sorted)
+            nxt = min(nxt, self._buffer[0].timestamp)
         for source in tuple(self._sources):
             if source.exhausted:
                 continue
@@ -310,7 +313,8 @@ class BackTrackDispatcher(Dispatcher):
                 return False
         return bool(buffer)
 
-    def _dispatch_window(self, limit: float) -> None:
+    def _dispatch_window(self, limit: float) -> bool:
+        """Dispatch the buffered events before ``limit``; False if there were none."""
         batch = self._buffer
         self._buffer = _WindowBuffer()
         batch.sort(key=_timestamp)
@@ -319,6 +323,9 @@ class BackTrackDispatcher(Dispatcher):
             cut = bisect_left(batch, limit, key=_timestamp)
             self._buffer.extend(batch[cut:])
             del batch[cut:]
+            if not batch:
+                self._dispatch_heap_until(limit)
+                return False
         # heap entries put before this window was filled win ties against it
         base = next(self._seq)
         heap = self._heap
@@ -347,6 +354,7 @@ class BackTrackDispatcher(Dispatcher):
             stopped = self._dispatch_in_order(batch if first == 0 else batch[first:], base)
         if stopped == 0 and not self._stop_requested:
             self._dispatch_heap_until(limit)
+        return True
 
     def _dispatch_in_order(self, batch: list[Event], base: int) -> int:
         """The hot loop: events in time order, none earlier than now.
