@@ -391,3 +391,102 @@ def test_source_events_put_in_the_past_run_first_without_moving_the_clock_back(m
     assert [(t, tag) for t, _, tag in journal] == [(9, "src:a"), (8, "old-kept"), (12, "src:a")]
     assert clock == [9]  # the late event ran at the current time, 9
     assert "skipped expired event 'old'" in caplog.text
+
+
+class CountingBatchSource(BatchSource):
+    """A BatchSource that records the window limits it was asked for."""
+
+    def __init__(self, env, offsets, name="batch"):
+        super().__init__(env, offsets, name)
+        self.limits = []
+
+    def events_until(self, limit_ts):
+        self.limits.append(limit_ts - T0)
+        return super().events_until(limit_ts)
+
+
+def test_empty_windows_are_jumped_over_to_the_next_pending_event(make_env):
+    # issue 10: a tiny time_step without end_dt stepped through every empty
+    # window (here 20,000 of them; over years of data it never ends)
+    env = backtest_env(make_env, time_step=0.001)
+    source = CountingBatchSource(env, [0, 3, 20])
+    env.dispatcher.register_event_source(source)
+    journal = journal_of(env, "batch")
+    summary = env.run()
+    assert [(t, tag) for t, _, tag in journal] == [(0, "batch:0"), (3, "batch:3"), (20, "batch:20")]
+    assert summary.events == 3
+    # one window per event and one empty window after each gap's start
+    assert len(source.limits) == 5
+    for event_offset, limit in zip([0, 3, 20], source.limits[::2], strict=True):
+        # the window holding the event, aligned to the time_step grid
+        assert limit - 0.001 <= event_offset < limit
+        assert abs(limit - round(limit, 3)) < 1e-6  # seconds near 2020 carry ~1e-7 of float
+
+
+def test_the_jump_goes_to_an_emitted_event_before_the_sources_next_one(make_env):
+    env = backtest_env(make_env, time_step=0.001)
+    source = CountingBatchSource(env, [0, 50])
+    env.dispatcher.register_event_source(source)
+    journal = journal_of(env, "batch", "later")
+    env.dispatcher.subscribe(
+        "batch",
+        lambda e: e.timestamp == T0 and env.dispatcher.eq_put(Event(env, "later", dt=T0 + 7)),
+    )
+    env.run()
+    assert [(t, n) for t, n, _ in journal] == [(0, "batch"), (7, "later"), (50, "batch")]
+    # the window of 7 held only the emitted event: from it, straight to 50
+    assert len(source.limits) == 4
+    assert 7 < source.limits[2] <= 7.001 + 1e-6
+    assert 50 < source.limits[3] <= 50.001 + 1e-6
+
+
+def test_the_jump_stops_at_end_dt(make_env):
+    env = backtest_env(make_env, time_step=0.001, end_dt=T0 + 30)
+    source = CountingBatchSource(env, [0, 3, 40])
+    env.dispatcher.register_event_source(source)
+    journal = journal_of(env, "batch")
+    summary = env.run()
+    assert [t for t, _, _ in journal] == [0, 3]
+    assert summary.events == 2
+    # the window holding 40 is cut at end_dt: asked up to end_dt, not beyond
+    assert source.limits[-1] == 30
+    assert len(source.limits) == 5
+
+
+def test_a_source_that_cannot_tell_its_next_time_is_still_asked_every_window(make_env):
+    env = backtest_env(make_env, time_step=1)
+    batch = CountingBatchSource(env, [0, 9])
+    listed = ListSource(env, [(4.5, "a")])
+    env.dispatcher.register_event_source(batch)
+    env.dispatcher.register_event_source(listed)
+    env.run()
+    assert listed.windows == [1, 2, 3, 4, 5]
+    # once the ListSource is exhausted, the batch source's next time is known
+    assert batch.limits == [1, 2, 3, 4, 5, 6, 10]
+
+
+class EagerSource(AbsEventSource):
+    """Puts all its events at the first ask, also those of later windows."""
+
+    def __init__(self, env, offsets):
+        self.env = env
+        self.offsets = offsets
+        self.asked = 0
+
+    async def gen_events(self, event_queue, limit_dt=None):
+        self.asked += 1
+        if self.asked == 1:
+            for offset in self.offsets:
+                event_queue.put(Event(self.env, "a", dt=T0 + offset))
+        self.exhausted = True
+
+
+def test_events_a_source_put_for_later_windows_only_wait_for_their_window(make_env):
+    # a window whose buffered events were all for later windows used to fail
+    # with an IndexError; now the run jumps to the first of them
+    env = backtest_env(make_env, time_step=0.001)
+    env.dispatcher.register_event_source(EagerSource(env, [1, 50, 3]))
+    journal = journal_of(env, "a")
+    summary = env.run()
+    assert [t for t, _, _ in journal] == [1, 3, 50]
+    assert summary.events == 3

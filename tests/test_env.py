@@ -128,3 +128,60 @@ def test_two_runs_of_one_config_dispatch_identical_event_logs(make_env):
     first, second = event_log(5), event_log(5)
     assert first == second and len(first) > 100
     assert event_log(6) != first
+
+
+def _live_config(tmp_path, enabled_backtest):
+    path = tmp_path / "finchan.yml"
+    path.write_text(
+        f"run_mode: live\nwork_dir: {tmp_path / 'work'}\n"
+        f"enabled_backtest_exts: [{enabled_backtest}]\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("enabled_backtest", "hint"),
+    [
+        ("", ""),
+        (
+            "finchan.exts.timer_source",
+            " (this config enables extensions for backtests only: list them under "
+            "enabled_live_exts too, with a live source such as finchan.exts.redis_stream, "
+            "or finchan.exts.bars to replay its files on the wall clock)",
+        ),
+    ],
+)
+def test_a_live_run_with_nothing_enabled_is_refused_from_python_and_the_cli_alike(
+    tmp_path, finchan_cli, enabled_backtest, hint
+):
+    # issue 11: from Python it used to wait for a signal, silently
+    from finchan.config import load_config
+    from finchan.errors import ConfigError
+
+    path = _live_config(tmp_path, enabled_backtest)
+    message = f"{path}: live mode: enabled_live_exts is empty{hint}"
+    env = Env(load_config(path))
+    guard = threading.Timer(10, env.stop)  # without the check, fail instead of waiting forever
+    guard.start()
+    try:
+        with pytest.raises(ConfigError) as info:
+            env.run()
+    finally:
+        guard.cancel()
+    assert str(info.value) == message
+    result = finchan_cli("-c", str(path), timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"finchan: error: {message}"
+
+
+def test_a_live_run_with_a_source_registered_from_python_is_not_refused(make_env):
+    from finchan.interface.event_source import AbsEventSource
+
+    class Once(AbsEventSource):
+        async def gen_events(self, event_queue, limit_dt=None):
+            self.exhausted = True
+
+    env = make_env({"run_mode": "live"})
+    env.dispatcher.register_event_source(Once())
+    summary = env.run()
+    assert summary.events == 0 and not summary.interrupted

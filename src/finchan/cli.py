@@ -142,7 +142,6 @@ def main(
         from finchan.log import setup_logging
 
         config = load_config(config_path, overrides, run_mode=mode)
-        _check_live_has_exts(config)
         env = Env(config)
         env.quiet = quiet
         log_file = setup_logging(
@@ -179,23 +178,6 @@ def main(
         if summary.interrupted and summary.run_mode == RunMode.BACKTEST:
             sys.exit(130)
         sys.exit(0)
-
-
-def _check_live_has_exts(config: Any) -> None:
-    # a live run with nothing enabled would wait for a signal, silently
-    from finchan.config import normalize_mode
-    from finchan.errors import ConfigError
-
-    if normalize_mode(config.run_mode) != "live_track" or config.enabled_exts("live_track"):
-        return
-    hint = ""
-    if config.enabled_exts("backtrack"):
-        hint = (
-            " (this config enables extensions for backtests only: list them under "
-            "enabled_live_exts too, with a live source such as finchan.exts.redis_stream, "
-            "or finchan.exts.bars to replay its files on the wall clock)"
-        )
-    raise ConfigError(f"{config.source}: live mode: enabled_live_exts is empty{hint}")
 
 
 _fail = fail  # the name used before subcommands moved out

@@ -713,7 +713,9 @@ def ext_option_error(env: Any, ext_name: str, message: str) -> ConfigError:
         message = message[len(prefix):]
     loc: tuple[str, ...] = (section, ext_name)
     key, sep, rest = message.partition(": ")
-    options = config.ext_options(env.run_mode).get(ext_name) or {}
+    # the options the extension was given (set_ext_options too, as backtest() does)
+    getter = getattr(env, "get_ext_options", None)
+    options = getter(ext_name) if getter else config.ext_options(env.run_mode).get(ext_name) or {}
     if sep and key.split(".")[0] in options:
         loc, message = (*loc, key), rest
     where = _origin(config._origins, loc, config.source)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from finchan._mode import RunMode
 from finchan._time import get_tz
-from finchan.errors import ExtensionError
+from finchan.errors import ConfigError, ExtensionError
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -218,11 +218,36 @@ class Env:
         """
         with self.activated():
             if not self.ext_manager.loaded:
+                self._check_live_has_work()
                 self.load_exts()
             from finchan.config import check_ext_option_names
 
             check_ext_option_names(self)  # options nobody reads are a typo, not a default
             return self.dispatcher.run(lifespan=self.ext_manager.lifespan)
+
+    def _check_live_has_work(self) -> None:
+        """A live run with nothing to do would wait for a signal, silently.
+
+        Nothing: no extension enabled, and no source, subscriber or queued
+        event given from Python (those are a run wired by hand).
+        """
+        dispatcher = self.dispatcher
+        if (
+            self.run_mode != RunMode.LIVE
+            or self.config.enabled_exts(RunMode.LIVE)
+            or dispatcher._sources
+            or dispatcher._subscribers
+            or dispatcher._heap
+        ):
+            return
+        hint = ""
+        if self.config.enabled_exts(RunMode.BACKTEST):
+            hint = (
+                " (this config enables extensions for backtests only: list them under "
+                "enabled_live_exts too, with a live source such as finchan.exts.redis_stream, "
+                "or finchan.exts.bars to replay its files on the wall clock)"
+            )
+        raise ConfigError(f"{self.config.source}: live mode: enabled_live_exts is empty{hint}")
 
     def stop(self) -> None:
         """Ask the run to stop (same as a first SIGINT)."""

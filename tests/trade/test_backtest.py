@@ -85,19 +85,101 @@ def one_line_error(result, code):
 def test_unknown_strategy_class_is_a_config_error(tmp_path):
     path = write_config(tmp_path, "class: finchan.trade.examples:NoSuchStrategy")
     assert one_line_error(run_finchan("-c", str(path)), 2) == (
-        "finchan: error: strategy class 'finchan.trade.examples:NoSuchStrategy': "
+        f"finchan: error: {path}: backtest_exts.finchan.exts.strategy.class: "
+        "strategy class 'finchan.trade.examples:NoSuchStrategy': "
         "module 'finchan.trade.examples' has no 'NoSuchStrategy'"
     )
+
+
+def test_strategies_items_may_be_plain_class_names(tmp_path):
+    from finchan.config import load_config
+    from finchan.env import Env
+
+    path = write_config(
+        tmp_path,
+        "strategies: [finchan.trade.examples:SmaCross, sweep_strategies:Hold], save: false",
+        extra=f"ext_manager: {{ext_paths: [{ROOT / 'tests' / 'exts'}]}}\n",
+    )
+    env = Env(load_config(path))
+    env.run()
+    runner = env.get_ext_obj("finchan.exts.strategy")
+    assert list(runner.results) == ["SmaCross", "Hold"]
+    assert runner.results["SmaCross"].meta["params"] == {"fast": 10, "slow": 30, "qty": 100}
+    assert runner.results["Hold"].meta["params"] == {"side": 0, "qty": 10}
+
+
+@pytest.mark.parametrize(
+    ("strategy_options", "message"),
+    [
+        # one class option given a list (the several-strategies form is strategies:)
+        (
+            "class: [finchan.trade.examples:SmaCross]",
+            "backtest_exts.finchan.exts.strategy.class: strategy class "
+            "['finchan.trade.examples:SmaCross']: expected 'package.module:ClassName' "
+            "(one class; several strategies go in strategies:)",
+        ),
+        # an item that is neither a class name nor a mapping
+        (
+            "strategies: [[finchan.trade.examples:SmaCross]]",
+            "backtest_exts.finchan.exts.strategy.strategies.0: expected a class "
+            "'package.module:ClassName' or a mapping of class, params, name "
+            "(got ['finchan.trade.examples:SmaCross'])",
+        ),
+        # the same class twice without names
+        (
+            "strategies: [finchan.trade.examples:SmaCross, finchan.trade.examples:SmaCross]",
+            "backtest_exts.finchan.exts.strategy.strategies.1: a second strategy named "
+            "'SmaCross'; give each its own name (name: in a mapping item)",
+        ),
+        (
+            "strategies: [finchan.trade.examples:SmaCross, finchan.trade.examples:Nope]",
+            "backtest_exts.finchan.exts.strategy.strategies.1.class: strategy class "
+            "'finchan.trade.examples:Nope': module 'finchan.trade.examples' has no 'Nope'",
+        ),
+        (
+            "strategies: [{class: finchan.trade.examples:SmaCross, name: a/b}]",
+            "backtest_exts.finchan.exts.strategy.strategies.0.name: 'a/b' is not a file name",
+        ),
+    ],
+)
+def test_strategy_option_misuses_name_file_and_key(tmp_path, strategy_options, message):
+    path = write_config(tmp_path, strategy_options)
+    assert one_line_error(run_finchan("-c", str(path)), 2) == f"finchan: error: {path}: {message}"
 
 
 def test_bad_parameter_is_named(tmp_path):
     path = write_config(tmp_path, "class: finchan.trade.examples:SmaCross, params: {fast: ten}")
     assert one_line_error(run_finchan("-c", str(path)), 2) == (
-        "finchan: error: SmaCross: parameter 'fast' must be int like its default 10, got 'ten'"
+        f"finchan: error: {path}: backtest_exts.finchan.exts.strategy.params: "
+        "SmaCross: parameter 'fast' must be int like its default 10, got 'ten'"
     )
     path = write_config(tmp_path, "class: finchan.trade.examples:SmaCross, params: {fats: 3}")
     assert one_line_error(run_finchan("-c", str(path)), 2) == (
-        "finchan: error: SmaCross: unknown parameter 'fats' (known: fast, slow, qty)"
+        f"finchan: error: {path}: backtest_exts.finchan.exts.strategy.params: "
+        "SmaCross: unknown parameter 'fats' (known: fast, slow, qty)"
+    )
+    path = write_config(
+        tmp_path, "strategies: [{class: finchan.trade.examples:SmaCross, params: {slow: 1.5}}]"
+    )
+    assert one_line_error(run_finchan("-c", str(path)), 2) == (
+        f"finchan: error: {path}: backtest_exts.finchan.exts.strategy.strategies.0.params: "
+        "SmaCross: parameter 'slow' must be int like its default 30, got 1.5"
+    )
+
+
+def test_bad_commission_and_slippage_forms_name_file_and_key(tmp_path):
+    path = write_config(tmp_path, "class: finchan.trade.examples:SmaCross",
+                        extra="  finchan.exts.sim_broker: {commission: {rate: 0.1, fixed: 1}}\n")
+    assert one_line_error(run_finchan("-c", str(path)), 2) == (
+        f"finchan: error: {path}: backtest_exts.finchan.exts.sim_broker.commission: "
+        "takes exactly one of rate, per_share, fixed (given: rate, fixed) "
+        "(got {'rate': 0.1, 'fixed': 1})"
+    )
+    path = write_config(tmp_path, "class: finchan.trade.examples:SmaCross",
+                        extra="  finchan.exts.sim_broker: {slippage: {tick_size: 0.5}}\n")
+    assert one_line_error(run_finchan("-c", str(path)), 2) == (
+        f"finchan: error: {path}: backtest_exts.finchan.exts.sim_broker.slippage: "
+        "takes exactly one of bps, ticks (given: none) (got {'tick_size': 0.5})"
     )
 
 
@@ -241,7 +323,10 @@ def test_strategy_journal_sequence():
 def test_params_override_from_python_and_unknown_ones_refused():
     result = backtest(SmaCross, {"SYN": make_bars(3000)}, params={"fast": 5, "slow": 20}, cash=1e6)
     assert result.meta["params"] == {"fast": 5, "slow": 20, "qty": 100}
-    with pytest.raises(ConfigError, match="unknown parameter 'fastest'"):
+    with pytest.raises(ConfigError, match=(
+        r"^config: backtrack_exts\.finchan\.exts\.strategy\.params: "
+        r"SmaCross: unknown parameter 'fastest'"
+    )):
         backtest(SmaCross, {"SYN": make_bars(100)}, params={"fastest": 5})
     with pytest.raises(ConfigError, match="unknown option"):
         backtest(SmaCross, {"SYN": make_bars(100)}, leverage=3)

@@ -144,9 +144,16 @@ class _Asks(Strategy):
             r"history\('SYN'\): unknown field 'closes'; one of timestamp, open, high, low, close, volume",
         ),
         (
-            {"keep": 10, "history": {"n": 5, "timeframe": "1h"}},
-            NotImplementedError,
-            r"history\('SYN', timeframe='1h'\): several timeframes are not supported yet",
+            {"keep": 10, "history": {"n": 5, "timeframe": "60min"}},
+            ConfigError,
+            r"^_Asks.history\(timeframe='60min'\): _Asks.timeframes does not list '1h' "
+            r"\(it lists: none\); add it there to get its bars and history$",
+        ),
+        (
+            {"keep": 10, "history": {"n": 5, "timeframe": "2D"}},
+            ConfigError,
+            r"^_Asks.history\(timeframe='2D'\): timeframe '2D': days and weeks resample one "
+            r"at a time \(1D\)$",
         ),
     ],
 )
@@ -209,3 +216,91 @@ def test_a_strategy_reading_history_trades_like_the_incremental_reference() -> N
     reference = backtest(SmaCross, data, report=False).fills
     assert len(reference) > 100
     assert ours.equals(reference)
+
+
+class _TimeframeProbe(Strategy):
+    """Checks the history of every (symbol, timeframe) against the resampled bars received."""
+
+    timeframes = ("1h", "1D")
+    history_bars = 30
+    received: dict[tuple[str, str], list[tuple[float, ...]]] = {}
+    checked = 0
+
+    def on_start(self) -> None:
+        self.base = 0
+
+    def on_bar(self, bar: Any) -> None:
+        received = type(self).received
+        if bar.timeframe is not None:
+            row = (bar.timestamp, bar.open, bar.high, bar.low, bar.close, bar.volume)
+            received.setdefault((bar.symbol, bar.timeframe), []).append(row)
+        else:
+            self.base += 1
+            if self.base % 37:
+                return  # every resampled bar is checked, and every 37th base bar
+        for symbol in ("AAA", "BBB", "CCC"):
+            for label, alias in (("1h", "60min"), ("1D", "1D")):
+                want = np.array(received.get((symbol, label), [])[-25:]).reshape(-1, 6)
+                window = self.bars(symbol, 25, timeframe=label)
+                np.testing.assert_array_equal(np.column_stack(window).reshape(-1, 6), want)
+                np.testing.assert_array_equal(
+                    self.history(symbol, 4, "close", timeframe=alias), want[-4:, 4]
+                )
+                type(self).checked += 1
+        # the feed's own bars are still the default
+        assert self.history(bar.symbol, 1)[-1] == bar.close or bar.timeframe is not None
+
+
+def test_history_of_each_listed_timeframe_is_its_resampled_bars_across_interleavings() -> None:
+    from finchan.trade.data import load_bars
+    from finchan.trade.resample import resample_frame
+
+    frames = {}
+    for k, (symbol, keep_every) in enumerate([("AAA", 1), ("BBB", 3), ("CCC", 7)]):
+        frame = make_bars(4 * 1440, seed=20 + k)
+        rng = np.random.default_rng(k)
+        kept = (np.arange(4 * 1440) % keep_every == 0) & (rng.uniform(size=4 * 1440) > 0.1)
+        frames[symbol] = frame[kept].reset_index(drop=True)
+    _TimeframeProbe.received = {}
+    _TimeframeProbe.checked = 0
+    backtest(_TimeframeProbe, frames, report=False)
+    received = _TimeframeProbe.received
+    # what the histories were checked against is the resampled data, bar for bar
+    loaded = load_bars(frames)
+    for label in ("1h", "1D"):
+        expected = resample_frame(loaded, label)
+        for symbol in ("AAA", "BBB", "CCC"):
+            rows = expected[expected["symbol"] == symbol]
+            got = np.array(received[(symbol, label)])[:, 1:]
+            want = rows[["open", "high", "low", "close", "volume"]].to_numpy(float)
+            np.testing.assert_array_equal(got, want)
+    assert [len(received[(s, "1D")]) for s in ("AAA", "BBB", "CCC")] == [4, 4, 4]
+    assert len(received[("AAA", "1h")]) == 96
+    hourly = sum(len(received[(s, "1h")]) for s in ("AAA", "BBB", "CCC"))
+    base = sum(len(f) for f in frames.values())
+    assert _TimeframeProbe.checked == 6 * (hourly + 12 + base // 37)
+
+
+class _Grows(Strategy):
+    timeframes = ("1D",)
+    seen: list[list[float]] = []
+
+    def on_start(self) -> None:
+        self.keep_history(2)
+        self.keep_history(5)  # grows the timeframes' histories too
+
+    def on_stop(self) -> None:
+        type(self).seen = [
+            self.history("SYN", 5, timeframe="1D").tolist(),
+            self.history("SYN", 5, "open", timeframe="1D").tolist(),
+        ]
+
+
+def test_keep_history_in_on_start_keeps_the_timeframes_too() -> None:
+    from finchan.trade.data import load_bars
+    from finchan.trade.resample import resample_frame
+
+    bars = make_bars(6 * 1440)
+    backtest(_Grows, {"SYN": bars}, report=False)
+    daily = resample_frame(load_bars({"SYN": bars}), "1D")
+    assert _Grows.seen == [daily["close"].tolist()[-5:], daily["open"].tolist()[-5:]]

@@ -129,7 +129,7 @@ def test_the_run_directory_holds_the_total_and_each_strategy(tmp_path: Path, bar
 @pytest.mark.parametrize(
     ("strategies", "kwargs", "message"),
     [
-        ([SmaCross, SmaCross], {}, "a second strategy named 'SmaCross'; give each a distinct name"),
+        ([SmaCross, SmaCross], {}, "strategies.1: a second strategy named 'SmaCross'; give each its own"),
         ([{"class": SmaCross, "parms": {}}], {}, "parms"),
         ([SmaCross], {"params": {"fast": 3}}, "params is for one strategy"),
         (SmaCross, {"accounts": "separate"}, "accounts applies to several strategies"),

@@ -68,10 +68,10 @@ def test_slippage_models():
     [
         ({"commission": {"rate": 0.1, "fixed": 1}},
          "config: backtrack_exts.finchan.exts.sim_broker.commission: takes exactly one of "
-         "rate, per_share, fixed (given: rate, fixed)"),
+         "rate, per_share, fixed (given: rate, fixed) (got {'rate': 0.1, 'fixed': 1})"),
         ({"slippage": {"tick_size": 0.5}},
          "config: backtrack_exts.finchan.exts.sim_broker.slippage: takes exactly one of "
-         "bps, ticks (given: none)"),
+         "bps, ticks (given: none) (got {'tick_size': 0.5})"),
         ({"cash": -1}, "config: backtrack_exts.finchan.exts.sim_broker.cash: must be greater than 0 (got -1)"),
         ({"fill_at": "open"}, "backtrack_exts.finchan.exts.sim_broker.fill_at:"),
         ({"cahs": 1}, "backtrack_exts.finchan.exts.sim_broker.cahs: unknown key"),

@@ -26,6 +26,7 @@ from bisect import bisect_left
 from collections.abc import Coroutine, Generator
 from datetime import date, datetime, timedelta
 from heapq import heappop
+from math import floor
 from operator import attrgetter, length_hint
 from time import perf_counter
 from types import CoroutineType
@@ -232,12 +233,28 @@ class BackTrackDispatcher(Dispatcher):
             limit = window_start + step
             if limit > end:
                 limit = end
-            if self._fill(limit):
-                self._dispatch_window(limit)
+            filled = self._fill(limit)
+            if filled:
+                # False when every buffered event is for a later window
+                filled = self._dispatch_window(limit)
             else:
                 self._dispatch_heap_until(limit)
             if self._stop_requested or limit >= end:
                 break
+            if not filled:
+                # an empty window: with a tiny time_step and no end_dt, stepping
+                # through every empty window of a gap would take forever. Jump to
+                # the window holding the next pending event (only here, so the
+                # hot loop of busy windows pays nothing)
+                nxt = self._next_pending()
+                if self._stop_requested:
+                    break
+                if nxt is not None and nxt != _INF and nxt >= limit + step:
+                    skipped = floor((nxt - limit) / step)
+                    window_start = limit + skipped * step
+                    if window_start > nxt:  # rounding: never start after the event
+                        window_start -= step
+                    continue
             if not self._buffer and all(s.exhausted for s in self._sources):
                 if not self._heap:
                     break
@@ -245,6 +262,33 @@ class BackTrackDispatcher(Dispatcher):
                 window_start = max(limit, self._heap[0][0])
                 continue
             window_start = limit
+
+    def _next_pending(self) -> float | None:
+        """The time of the earliest pending event, None if a source cannot tell.
+
+        Asks every source still running for ``first_timestamp()`` (its next
+        event); a source answering None that is not exhausted gives no time, so
+        the loop steps window by window as before. ``inf``: nothing pending.
+        """
+        heap = self._heap
+        nxt = heap[0][0] if heap else _INF
+        if self._buffer:  # events a source put for later windows (kept sorted)
+            nxt = min(nxt, self._buffer[0].timestamp)
+        for source in tuple(self._sources):
+            if source.exhausted:
+                continue
+            try:
+                ts = source.first_timestamp()
+            except Exception as exc:
+                self._source_failed(source, exc)
+                return None
+            if ts is None:
+                if source.exhausted:
+                    continue
+                return None
+            if ts < nxt:
+                nxt = ts
+        return nxt
 
     def _fill(self, limit: float) -> bool:
         """Ask every source for its events before ``limit``; True if any are buffered."""
@@ -269,7 +313,8 @@ class BackTrackDispatcher(Dispatcher):
                 return False
         return bool(buffer)
 
-    def _dispatch_window(self, limit: float) -> None:
+    def _dispatch_window(self, limit: float) -> bool:
+        """Dispatch the buffered events before ``limit``; False if there were none."""
         batch = self._buffer
         self._buffer = _WindowBuffer()
         batch.sort(key=_timestamp)
@@ -278,6 +323,9 @@ class BackTrackDispatcher(Dispatcher):
             cut = bisect_left(batch, limit, key=_timestamp)
             self._buffer.extend(batch[cut:])
             del batch[cut:]
+            if not batch:
+                self._dispatch_heap_until(limit)
+                return False
         # heap entries put before this window was filled win ties against it
         base = next(self._seq)
         heap = self._heap
@@ -306,6 +354,7 @@ class BackTrackDispatcher(Dispatcher):
             stopped = self._dispatch_in_order(batch if first == 0 else batch[first:], base)
         if stopped == 0 and not self._stop_requested:
             self._dispatch_heap_until(limit)
+        return True
 
     def _dispatch_in_order(self, batch: list[Event], base: int) -> int:
         """The hot loop: events in time order, none earlier than now.

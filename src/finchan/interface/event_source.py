@@ -92,6 +92,10 @@ class AbsEventSource:
         """Time of the first event this source will produce, if known.
 
         A backtest configured without ``start_dt`` starts at the earliest of these.
+        After an empty window the backtest asks again (the time of the *next*
+        event) to jump over windows with nothing in them; None from a source
+        that is not exhausted means "unknown" and the backtest steps window by
+        window.
         """
         return None
 

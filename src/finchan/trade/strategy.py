@@ -26,7 +26,8 @@ filled, cancelled, expired), ``on_fill(fill)``, ``on_stop()`` (at
 History: :meth:`Strategy.history` (the last ``n`` values of a field as a
 numpy view) and :meth:`Strategy.bars`, for strategies that set
 ``history_bars`` (or call :meth:`Strategy.keep_history`); a strategy that
-does not pays nothing for them.
+does not pays nothing for them. ``timeframe="1D"`` reads the resampled bars
+of a timeframe listed in ``timeframes``.
 
 Orders: :meth:`Strategy.buy`, :meth:`Strategy.sell` (market, or limit/stop/
 stop-limit from ``limit=``/``stop=``), :meth:`Strategy.order_target`,
@@ -264,6 +265,7 @@ class Strategy:
         self.log = logging.getLogger(f"strategy.{type(self).__name__}")
         self._last_close = broker._last_bars  # symbol -> last bar seen by the broker
         self._history: BarHistory | None = None
+        self._tf_history: dict[str, BarHistory] = {}
         self._plotted: dict[tuple[str, str | None], PlotSeries] = {}
         self._strategy_state = StrategyState(type(self).__name__)
         if self.history_bars:
@@ -331,8 +333,47 @@ class Strategy:
             self._history = BarHistory(n)
             # prepended: the bar is in the history before any on_bar sees it
             self.env.dispatcher.subscribe(BAR_EVENT, self._history.record, prepend=True)
+            # one history per timeframe the class lists, fed by its resampled bars
+            for label in self._timeframe_labels():
+                kept = self._tf_history[label] = BarHistory(n)
+                self.env.dispatcher.subscribe(f"{BAR_EVENT}.{label}", kept.record, prepend=True)
         else:
             self._history.grow(n)
+            for kept in self._tf_history.values():
+                kept.grow(n)
+
+    @classmethod
+    def _timeframe_labels(cls) -> list[str]:
+        """The canonical labels of ``timeframes`` (``"60min"`` is ``"1h"``)."""
+        if not cls.timeframes:
+            return []
+        from finchan.trade.resample import parse_timeframe
+
+        wanted = (cls.timeframes,) if isinstance(cls.timeframes, str) else cls.timeframes
+        try:
+            return list(dict.fromkeys(parse_timeframe(text).label for text in wanted))
+        except ConfigError as exc:
+            raise ConfigError(f"{cls.__name__}.timeframes: {exc}") from None
+
+    def _kept_for(self, owner: str, timeframe: str | None) -> BarHistory:
+        kept = self._kept(owner)
+        if timeframe is None:
+            return kept
+        from finchan.trade.resample import parse_timeframe
+
+        name = type(self).__name__
+        try:
+            label = parse_timeframe(timeframe).label
+        except ConfigError as exc:
+            raise ConfigError(f"{name}.{owner}(timeframe={timeframe!r}): {exc}") from None
+        found = self._tf_history.get(label)
+        if found is None:
+            listed = ", ".join(self._tf_history) or "none"
+            raise ConfigError(
+                f"{name}.{owner}(timeframe={timeframe!r}): {name}.timeframes does not list "
+                f"{label!r} (it lists: {listed}); add it there to get its bars and history"
+            )
+        return found
 
     def _kept(self, owner: str) -> BarHistory:
         if self._history is None:
@@ -353,19 +394,18 @@ class Strategy:
         view into a ring buffer, valid until the symbol's next bar: copy it
         (``np.array(...)``) to keep it. ``n`` above the capacity
         (``history_bars``) raises :class:`~finchan.errors.ConfigError`.
-        ``timeframe`` is reserved for resampled bars, not supported yet.
+        ``timeframe`` (``"1h"``, ``"1D"``...): the resampled bars of a timeframe
+        the class lists in ``timeframes`` (each kept ``history_bars`` deep, the
+        last one the latest *closed* period); any other is a ConfigError.
+        None: the feed's own bars.
         """
-        if timeframe is not None:
-            raise NotImplementedError(
-                f"history({symbol!r}, timeframe={timeframe!r}): several timeframes are not "
-                f"supported yet; history holds the feed's own bars (timeframe=None)"
-            )
-        return self._kept("history").window(symbol, n, field)
+        return self._kept_for("history", timeframe).window(symbol, n, field)
 
-    def bars(self, symbol: str, n: int) -> BarWindow:
+    def bars(self, symbol: str, n: int, timeframe: str | None = None) -> BarWindow:
         """The last ``n`` bars of ``symbol``: a :class:`~finchan.trade.history.BarWindow`
-        of read-only arrays (``.timestamp``, ``.open``, ..., ``.volume``), like :meth:`history`."""
-        return self._kept("bars").bars(symbol, n)
+        of read-only arrays (``.timestamp``, ``.open``, ..., ``.volume``), like :meth:`history`
+        (``timeframe`` too)."""
+        return self._kept_for("bars", timeframe).bars(symbol, n)
 
     # -- drawing -----------------------------------------------------------------------------
     def plot(

@@ -17,6 +17,7 @@ Several strategies in one run (docs/strategies.md), instead of ``class`` and ``p
       strategies:
         - {class: my_strategies.sma:SmaCross, params: {fast: 5}, name: fast}
         - {class: my_strategies.sma:SmaCross, name: slow}
+        - my_strategies.dip:DipBuyer      # an item may be the class alone
       accounts: shared                    # or separate: one account (the cash) each
 
 It requires ``finchan.exts.sim_broker`` (loaded first). At the end of a
@@ -45,6 +46,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -88,6 +90,19 @@ class StrategyEntry(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(None, min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_class(cls, value: Any) -> Any:
+        # an item may be the class alone: strategies: [pkg.mod:A, pkg.mod:B]
+        if isinstance(value, str | type):
+            return {"class": value}
+        if not isinstance(value, Mapping):
+            raise ValueError(
+                "expected a class 'package.module:ClassName' or a mapping of class, "
+                "params, name"
+            )
+        return value
+
 
 class StrategyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -121,8 +136,13 @@ def load_strategy_class(spec: Any) -> type[Strategy]:
 
     if isinstance(spec, type):
         cls: Any = spec
+    elif not isinstance(spec, str):
+        raise ConfigError(
+            f"strategy class {spec!r}: expected 'package.module:ClassName' (one class; "
+            "several strategies go in strategies:)"
+        )
     else:
-        text = str(spec)
+        text = spec
         module_name, sep, class_name = text.partition(":")
         if not sep or not module_name or not class_name:
             raise ConfigError(f"strategy class {text!r}: expected 'package.module:ClassName'")
@@ -143,14 +163,27 @@ def load_strategy_class(spec: Any) -> type[Strategy]:
     return cls
 
 
+def _option_error(env: Env, key: str, exc: ConfigError) -> ConfigError:
+    """``exc`` as an option error naming the config file and ``key`` (a path in the options)."""
+    from finchan.config import ext_option_error
+
+    return ext_option_error(env, ext_name, f"{key}: {exc}")
+
+
 class StrategyRunner:
     """Wires one strategy to the account and the run; publishes the result."""
 
     def __init__(self, env: Env, options: StrategyOptions) -> None:
         self.env = env
         self.options = options
-        self.strategy_class = load_strategy_class(options.class_)
-        self.params = self.strategy_class.resolve_params(options.params)
+        try:
+            self.strategy_class = load_strategy_class(options.class_)
+        except ConfigError as exc:
+            raise _option_error(env, "class", exc) from None
+        try:
+            self.params = self.strategy_class.resolve_params(options.params)
+        except ConfigError as exc:
+            raise _option_error(env, "params", exc) from None
         self.account: SimAccount = env.get_ext_obj("finchan.exts.sim_broker")
         self.strategy = self.strategy_class()
         self.strategy.bind(env, self.account.broker, self.params)
@@ -527,7 +560,7 @@ class MultiStrategyRunner(StrategyRunner):
         self.env = env
         self.options = options
         self.account = env.get_ext_obj("finchan.exts.sim_broker")
-        self.slots = _make_slots(options.strategies or [])
+        self.slots = _make_slots(options.strategies or [], env)
         self.strategy_class = self.slots[0].strategy_class
         self.result = None
         self.results: dict[str, BacktestResult] = {}
@@ -646,19 +679,28 @@ class MultiStrategyRunner(StrategyRunner):
             result.save(run_dir / "strategies" / name, report=self.options.report)
 
 
-def _make_slots(entries: list[StrategyEntry]) -> list[_Slot]:
+def _make_slots(entries: list[StrategyEntry], env: Env) -> list[_Slot]:
     slots = []
     seen: set[str] = set()
     for i, entry in enumerate(entries):
-        cls = load_strategy_class(entry.class_)
+        try:
+            cls = load_strategy_class(entry.class_)
+        except ConfigError as exc:
+            raise _option_error(env, f"strategies.{i}.class", exc) from None
+        try:
+            cls.resolve_params(entry.params)
+        except ConfigError as exc:
+            raise _option_error(env, f"strategies.{i}.params", exc) from None
         name = entry.name or cls.__name__
         if name in seen:
-            raise ConfigError(
-                f"{ext_name}: strategies[{i}]: a second strategy named {name!r}; "
-                "give each a distinct name:"
-            )
+            raise _option_error(env, f"strategies.{i}", ConfigError(
+                f"a second strategy named {name!r}; give each its own name "
+                "(name: in a mapping item)"
+            ))
         if "/" in name or "\\" in name or name in (".", ".."):
-            raise ConfigError(f"{ext_name}: strategies[{i}]: name {name!r} is not a file name")
+            raise _option_error(
+                env, f"strategies.{i}.name", ConfigError(f"{name!r} is not a file name")
+            )
         seen.add(name)
         slots.append(_Slot(name, entry))
     return slots
