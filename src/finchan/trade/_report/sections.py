@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from finchan.errors import DataError
+from finchan.trade._stat_names import GROUPS, STATS
 
 #: most points drawn per line (equity, drawdown, each close)
 MAX_POINTS = 5000
@@ -30,97 +31,14 @@ _NAT = np.iinfo(np.int64).min  # NaT in int64 nanoseconds
 _BUY_COLOR = "#1a9850"
 _SELL_COLOR = "#d73027"
 
-# (title, keys) of the statistics tables, and (label, format) of each key;
-# keys of a newer compute_stats that are not listed land in "Other"
-_STATS_GROUPS = (
-    (
-        "Period",
-        (
-            "start",
-            "end",
-            "duration_s",
-            "bars",
-            "periods_per_year",
-            "periods_per_year_source",
-            "exposure",
-        ),
-    ),
-    (
-        "Returns and risk",
-        (
-            "start_equity",
-            "final_equity",
-            "total_return",
-            "benchmark_return",
-            "cagr",
-            "annual_volatility",
-            "risk_free_rate",
-            "sharpe",
-            "sortino",
-            "calmar",
-            "alpha",
-            "beta",
-            "max_drawdown",
-            "max_drawdown_duration_s",
-            "max_drawdown_bars",
-        ),
-    ),
-    (
-        "Trades",
-        (
-            "trades",
-            "open_trades",
-            "win_rate",
-            "profit_factor",
-            "gross_profit",
-            "gross_loss",
-            "avg_win",
-            "avg_loss",
-            "best_trade",
-            "worst_trade",
-            "avg_trade",
-            "total_commission",
-        ),
-    ),
+# (title, keys) of the statistics tables, and (label, format) of each key, from the
+# one list of statistics; keys of a newer compute_stats that are not listed land in "Other"
+_STATS_GROUPS = tuple(
+    (group, tuple(stat.name for stat in STATS if stat.group == group)) for group in GROUPS
 )
-_STATS_FORMAT = {
-    "start": ("Start", "time"),
-    "end": ("End", "time"),
-    "duration_s": ("Duration", "duration"),
-    "bars": ("Bars", "int"),
-    "periods_per_year": ("Periods per year", "number"),
-    "periods_per_year_source": ("Periods per year from", "text"),
-    "benchmark_return": ("Buy and hold return", "percent"),
-    "alpha": ("Alpha (annual)", "percent"),
-    "beta": ("Beta", "ratio"),
-    "open_trades": ("Open trades", "int"),
-    "exposure": ("Exposure", "percent"),
-    "start_equity": ("Start equity", "money"),
-    "final_equity": ("Final equity", "money"),
-    "total_return": ("Total return", "percent"),
-    "cagr": ("CAGR", "percent"),
-    "annual_volatility": ("Annual volatility", "percent"),
-    "risk_free_rate": ("Risk-free rate", "percent"),
-    "sharpe": ("Sharpe ratio", "ratio"),
-    "sortino": ("Sortino ratio", "ratio"),
-    "calmar": ("Calmar ratio", "ratio"),
-    "max_drawdown": ("Max drawdown", "percent"),
-    "max_drawdown_duration_s": ("Longest drawdown", "duration"),
-    "max_drawdown_bars": ("Longest drawdown (bars)", "int"),
-    "trades": ("Trades", "int"),
-    "win_rate": ("Win rate", "percent"),
-    "profit_factor": ("Profit factor", "ratio"),
-    "gross_profit": ("Gross profit", "money"),
-    "gross_loss": ("Gross loss", "money"),
-    "avg_win": ("Average win", "money"),
-    "avg_loss": ("Average loss", "money"),
-    "best_trade": ("Best trade", "money"),
-    "worst_trade": ("Worst trade", "money"),
-    "avg_trade": ("Average trade", "money"),
-    "total_commission": ("Total commission", "money"),
-}
+_STATS_FORMAT = {stat.name: (stat.label, stat.format) for stat in STATS}
 # coloured green when positive, red when negative
-_SIGNED_STATS = frozenset({"total_return", "cagr", "max_drawdown"})
+_SIGNED_STATS = frozenset(stat.name for stat in STATS if stat.signed)
 _TRADE_FORMAT = {
     "qty": "qty",
     "entry_time": "time",

@@ -53,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from finchan.env import RunMode
 from finchan.errors import ConfigError
 from finchan.event import SysEvents
+from finchan.trade._stat_names import STATS, SUMMARY
 from finchan.trade.bar import BAR_EVENT
 
 if TYPE_CHECKING:
@@ -391,40 +392,8 @@ def _fmt(key: str, value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-_PERCENT = frozenset(
-    {
-        "total_return",
-        "benchmark_return",
-        "cagr",
-        "annual_volatility",
-        "alpha",
-        "max_drawdown",
-        "exposure",
-        "win_rate",
-        "risk_free_rate",
-    }
-)
-
-_SHOWN = (
-    "start",
-    "end",
-    "bars",
-    "periods_per_year",
-    "final_equity",
-    "total_return",
-    "benchmark_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "alpha",
-    "beta",
-    "exposure",
-    "trades",
-    "open_trades",
-    "win_rate",
-    "profit_factor",
-)
+# the statistics shown as percentages (the registry's format)
+_PERCENT = frozenset(stat.name for stat in STATS if stat.format == "percent")
 
 
 def print_stats(result: BacktestResult, run_dir: Path | None = None, report: bool = True) -> None:
@@ -438,15 +407,13 @@ def print_stats(result: BacktestResult, run_dir: Path | None = None, report: boo
     table.add_column("statistic")
     table.add_column("value", justify="right")
     stats = result.stats
-    for key in _SHOWN:
+    for key in SUMMARY:
         if key in stats:
             text = _fmt(key, stats[key])
             if key == "periods_per_year":
                 # which calendar the annualised figures assume, and where it came from
                 text = f"{text} ({stats.get('periods_per_year_source', '?')})"
             table.add_row(key, text)
-    if "risk_free_rate" in stats:
-        table.add_row("risk_free_rate", _fmt("risk_free_rate", stats["risk_free_rate"]))
     console = Console(file=sys.stdout, width=100)
     console.print(table)
     if result.strategies:
