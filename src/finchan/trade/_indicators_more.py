@@ -7,6 +7,11 @@ warm-up (the index of its first output), and the tests check them against
 TA-Lib to 1e-9 on 10,000 bars. The few places where TA-Lib's C code treats
 a tiny denominator as zero use exact zero here; they differ only on
 degenerate windows (a range below 1e-8).
+
+Longer than the project's ~500 lines on purpose: fourteen indicators, each
+with its class and its vectorised function side by side and checked against
+TA-Lib together; split by family (oscillators, trend, volume, channels) when
+it grows further.
 """
 
 from __future__ import annotations

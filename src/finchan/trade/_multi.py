@@ -49,8 +49,6 @@ class BookBroker:
         #: the strategy's fills, in execution order
         self.fills: list[Fill] = []
         self._orders: dict[int, Order] = {}
-        # the strategy sizes by the last bars every strategy sees
-        self._last_bars = broker._last_bars
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._broker, name)

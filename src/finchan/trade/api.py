@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finchan.trade.result import BacktestResult
 from finchan.trade.strategy import Strategy
+
+if TYPE_CHECKING:
+    from finchan.trade.data import BarFeedOptions
 
 __all__ = ["backtest"]
 
@@ -43,7 +46,7 @@ def backtest(
     time_step: float = 86400.0,
     seed: int = 0,
     timezone: str = "UTC",
-    data_options: Mapping[str, Any] | None = None,
+    data_options: BarFeedOptions | Mapping[str, Any] | None = None,
     work_dir: str | os.PathLike[str] | None = None,
     save: bool = False,
     report: bool = True,
@@ -65,7 +68,8 @@ def backtest(
     data:
         bars: a DataFrame, a CSV/Parquet path, a list of them, ``{symbol: path
         or DataFrame}``, or a :class:`~finchan.trade.data.BarFeed`
-        (``data_options`` are passed to the BarFeed).
+        (``data_options``, a :class:`~finchan.trade.data.BarFeedOptions` or a mapping of its
+        fields, are passed to the BarFeed).
     cash, commission, slippage:
         the broker: ``commission`` a rate (``0.001`` is 0.1 % of value) or
         ``{"per_share": ...}``, ``{"fixed": ...}``, with ``"minimum"``;
@@ -119,7 +123,7 @@ def backtest(
         config["work_dir"] = os.fspath(work_dir)
     env = Env(config, run_mode=RunMode.BACKTEST)
     env.quiet = True
-    feed = data if isinstance(data, BarFeed) else BarFeed(env, data, **dict(data_options or {}))
+    feed = data if isinstance(data, BarFeed) else BarFeed(env, data, data_options)
     env.dispatcher.register_event_source(feed)
     broker: dict[str, Any] = {"cash": cash, **options}
     if commission is not None:

@@ -371,6 +371,11 @@ class SimBroker:
         """``(size, minimum)`` of ``symbol``'s orders; ``(1.0, 0.0)``, whole units, by default."""
         return self._lots.get(symbol, (1.0, 0.0))
 
+    def last_bar(self, symbol: str) -> Any:
+        """The last bar of ``symbol`` the broker has seen (a :class:`~finchan.trade.bar.Bar`),
+        ``None`` before the first: what orders sized by value are priced at."""
+        return self._last_bars.get(symbol)
+
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders that can still fill, by id; only those of ``symbol`` if given."""
         if symbol is not None:

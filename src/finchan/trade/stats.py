@@ -24,46 +24,12 @@ import numpy as np
 import pandas as pd
 
 from finchan.errors import ConfigError, DataError
+from finchan.trade._stat_names import STATS
 
 __all__ = ["STATS_KEYS", "compute_stats", "infer_periods_per_year"]
 
-#: the keys of :func:`compute_stats`'s result, in order
-STATS_KEYS: tuple[str, ...] = (
-    "start",
-    "end",
-    "duration_s",
-    "bars",
-    "periods_per_year",
-    "periods_per_year_source",
-    "risk_free_rate",
-    "start_equity",
-    "final_equity",
-    "total_return",
-    "benchmark_return",
-    "cagr",
-    "annual_volatility",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "alpha",
-    "beta",
-    "max_drawdown",
-    "max_drawdown_duration_s",
-    "max_drawdown_bars",
-    "exposure",
-    "trades",
-    "open_trades",
-    "win_rate",
-    "profit_factor",
-    "gross_profit",
-    "gross_loss",
-    "avg_win",
-    "avg_loss",
-    "best_trade",
-    "worst_trade",
-    "avg_trade",
-    "total_commission",
-)
+#: the keys of :func:`compute_stats`'s result, in order (listed in ``_stat_names.py``)
+STATS_KEYS: tuple[str, ...] = tuple(stat.name for stat in STATS)
 
 logger = logging.getLogger(__name__)
 

@@ -263,7 +263,7 @@ class Strategy:
         self.broker = broker
         self._bound_params = params
         self.log = logging.getLogger(f"strategy.{type(self).__name__}")
-        self._last_close = broker._last_bars  # symbol -> last bar seen by the broker
+        self._last_bar = broker.last_bar  # symbol -> last bar seen by the broker
         self._history: BarHistory | None = None
         self._tf_history: dict[str, BarHistory] = {}
         self._plotted: dict[tuple[str, str | None], PlotSeries] = {}
@@ -585,7 +585,7 @@ class Strategy:
         position. None when nothing (or less than the lot's minimum) is to trade.
         """
         _check_finite("order_target_value", symbol, "value", value)
-        bar = self._last_close.get(symbol)
+        bar = self._last_bar(symbol)
         if bar is None:
             raise ConfigError(f"order_target_value({symbol!r}): no price seen for {symbol!r} yet")
         held = self.position(symbol)
@@ -611,7 +611,7 @@ class Strategy:
         return round(lots * size, 12)
 
     def _order_target_amount(self, owner: str, symbol: str, value: float) -> Order | None:
-        bar = self._last_close.get(symbol)
+        bar = self._last_bar(symbol)
         if bar is None:
             raise ConfigError(f"{owner}({symbol!r}): no price seen for {symbol!r} yet")
         spec = getattr(self.broker.portfolio, "spec", None)  # a MarginPortfolio's terms

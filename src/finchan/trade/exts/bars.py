@@ -45,12 +45,14 @@ rehearsal without a feed.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from finchan.errors import ConfigError
+from finchan.trade._data.options import BarFeedOptions
 
 if TYPE_CHECKING:
     from finchan.env import Env
@@ -61,14 +63,10 @@ __all__ = ["BarsOptions", "ext_name", "load_finchan_ext", "make_feed", "unload_f
 ext_name = "finchan.exts.bars"
 required_exts: list[str] = []
 
-_FEED_OPTIONS = (
-    "symbols", "symbol_column", "columns", "timezone", "timeframe", "start", "end",
-    "date_format", "dayfirst", "sep", "adjust", "sort", "allow_nonpositive_prices",
-)
-_RESAMPLE_OPTIONS = ("resample", "session_end")
-_OPTIONS = (
-    "file", "files", "synthetic", "chunk_size", "format", *_FEED_OPTIONS, *_RESAMPLE_OPTIONS,
-)
+# the feed's options are BarFeedOptions' fields; ``format`` is the config's
+# name of ``file_format``
+_FEED_OPTIONS = tuple(name for name in BarFeedOptions.names() if name != "file_format")
+_OPTIONS = ("file", "files", "synthetic", "format", *_FEED_OPTIONS)
 _SYNTHETIC_OPTIONS = ("n", "symbol", "seed", "start")
 
 
@@ -90,14 +88,10 @@ def make_feed(env: Env | None, options: Mapping[str, Any]) -> BarFeed:
     synthetic = options.get("synthetic")
     if files and synthetic is not None:
         raise ConfigError(f"{ext_name}: give files (or file) or synthetic, not both")
-    kwargs = {key: options[key] for key in _FEED_OPTIONS if options.get(key) is not None}
-    if "chunk_size" in options:
-        kwargs["chunk_size"] = options["chunk_size"]
+    kwargs = {key: value for key, value in options.items()
+              if key in _FEED_OPTIONS and value is not None}
     if "format" in options:
         kwargs["file_format"] = options["format"]
-    for key in _RESAMPLE_OPTIONS:
-        if options.get(key) is not None:
-            kwargs[key] = options[key]
     if synthetic is not None:
         if "symbols" in kwargs:
             raise ConfigError(f"{ext_name}: symbols: name the synthetic symbol in synthetic.symbol")
@@ -163,35 +157,28 @@ class _SyntheticOptions(BaseModel):
     start: Any = "2020-01-01"
 
 
-class BarsOptions(BaseModel):
-    """The options, checked key by key (unknown keys are errors naming the config file)."""
+class _ExtOptions(BaseModel):
+    """The extension's own options; the feed's are added from BarFeedOptions' fields."""
 
     model_config = ConfigDict(extra="forbid")
 
     file: Any = None
     files: Any = None
     synthetic: _SyntheticOptions | None = None
-    chunk_size: int | None = Field(None, ge=1)
     format: Literal["csv", "parquet"] | None = None
-    symbols: str | list[str] | None = None
-    symbol_column: str | None = None
-    columns: dict[str, str] | None = None
-    timezone: str | None = None
-    timeframe: str | None = None
-    start: Any = None
-    end: Any = None
-    # the layout of CSV files (docs/data.md)
-    date_format: str | None = None
-    dayfirst: bool | None = None
-    sep: str | None = None
-    adjust: Literal["none", "ohlc"] | None = None
-    sort: bool | None = None
-    allow_nonpositive_prices: bool | None = None
     # live mode only: bars played at N x their pace (0: at once)
     speed: float | None = Field(None, ge=0, allow_inf_nan=False)
-    # higher timeframes delivered beside the base bars, and the day's end
-    resample: str | list[str] | None = None
-    session_end: Any = None
+
+
+#: the options, checked key by key (unknown keys are errors naming the config file):
+#: the extension's own and every field of BarFeedOptions (None: the feed's default)
+_FEED_FIELDS: dict[str, Any] = {
+    f.name: (f.metadata["config"] | None, None)
+    for f in fields(BarFeedOptions)
+    if f.name in _FEED_OPTIONS
+}
+BarsOptions = create_model("BarsOptions", __base__=_ExtOptions, __module__=__name__,
+                           **_FEED_FIELDS)
 
 
 def load_finchan_ext(env: Env) -> None:

@@ -42,12 +42,9 @@ when it ends (and as it goes: ``finchan.exts.redis_stream``'s
 from __future__ import annotations
 
 import importlib
-import json
 import logging
-import sys
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,6 +54,8 @@ from finchan.env import RunMode
 from finchan.errors import ConfigError
 from finchan.event import SysEvents
 from finchan.trade.bar import BAR_EVENT
+from finchan.trade.exts import _rundir, _terminal
+from finchan.trade.exts._terminal import print_stats  # its old home, kept importable
 
 if TYPE_CHECKING:
     from finchan.env import Env
@@ -77,8 +76,6 @@ ext_name = "finchan.exts.strategy"
 required_exts = ["finchan.exts.sim_broker"]
 
 logger = logging.getLogger(__name__)
-
-_INCOMPLETE = "INCOMPLETE"
 
 
 class StrategyEntry(BaseModel):
@@ -228,75 +225,26 @@ class StrategyRunner:
         }
 
     def _open_run_dir(self) -> None:
-        runs = self.env.work_dir / "runs"
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        base = f"{stamp}-{self._run_name()}"
-        run_dir, n = runs / base, 1
-        while run_dir.exists():
-            n += 1
-            run_dir = runs / f"{base}-{n}"
-        run_dir.mkdir(parents=True)
-        (run_dir / _INCOMPLETE).write_text("running\n", encoding="utf-8")
-        self._write_config(run_dir / "config.yml")
-        self.run_dir = run_dir
+        self.run_dir = _rundir.open_run_dir(self.env.work_dir, self._run_name(), self.env.options)
 
     def _run_name(self) -> str:
         return self.strategy_class.__name__
 
     def _write_config(self, path: Path) -> None:
-        from ruamel.yaml import YAML
-
-        from finchan._secrets import mask_values
-
-        yaml = YAML(typ="safe", pure=True)
-        yaml.default_flow_style = False
-        with path.open("w", encoding="utf-8") as stream:
-            yaml.dump(mask_values(_plain(self.env.options)), stream)  # no password in a URL
+        _rundir.write_config(path, self.env.options)
 
     def _open_live_dir(self) -> None:
         # stable: a restarted live run finds its directory (and later its state) again
         name = self.options.name or self.strategy_class.__name__
-        run_dir = self.env.work_dir / "live" / name
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / _INCOMPLETE).write_text("running\n", encoding="utf-8")
-        self._write_config(run_dir / "config.yml")
-        self.run_dir = run_dir
+        self.run_dir = _rundir.open_live_dir(self.env.work_dir, name, self.env.options)
 
     # -- progress ------------------------------------------------------------------------------
     def _start_progress(self) -> None:
-        wanted = self.options.progress
-        if wanted == "auto":
-            wanted = sys.stderr.isatty() and not getattr(self.env, "quiet", False)
-        if not wanted:
-            return
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            transient=True,
-            console=Console(stderr=True),
-        )
-        task = progress.add_task("backtest starting")
-        progress.start()
-        started = time.perf_counter()
-        tz = self.env.tz
-
-        def update(bars: int, ts: float) -> None:
-            rate = bars / max(time.perf_counter() - started, 1e-9)
-            when = datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M")
-            progress.update(task, description=f"{bars:,} bars  {rate:,.0f} bars/s  at {when}")
-
-        self.account.progress = update
-        self._progress = progress
+        self._progress = _terminal.start_progress(self.env, self.account, self.options.progress)
 
     def _stop_progress(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-            self.account.progress = None
+        _terminal.stop_progress(self._progress, self.account)
+        self._progress = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def setup(self) -> None:
@@ -321,8 +269,7 @@ class StrategyRunner:
         live = self.env.run_mode != "backtrack"
         if failure is not None or (dispatcher.summary.interrupted and not live):
             reason = str(failure) if failure is not None else "interrupted"
-            (self.run_dir / _INCOMPLETE).write_text(f"{reason}\n", encoding="utf-8")
-            logger.info("run directory %s is incomplete: %s", self.run_dir, reason)
+            _rundir.mark_incomplete(self.run_dir, reason)
             return
         self.result.save(self.run_dir, report=self.options.report)
         strategy = getattr(self, "strategy", None)  # several strategies: none of its own
@@ -331,16 +278,7 @@ class StrategyRunner:
             # the strategy's own variables as they ended (a live run: as committed)
             (self.run_dir / "state.json").write_text(state.to_json() + "\n", encoding="utf-8")
         self._save_more(self.run_dir)
-        run_info = {
-            "run_id": self.run_dir.name,
-            "started": datetime.fromtimestamp(self._wall_start, UTC).isoformat(),
-            "wall_seconds": round(time.time() - self._wall_start, 3),
-            "events": dispatcher.summary.events,
-        }
-        (self.run_dir / "run.json").write_text(
-            json.dumps(run_info, indent=2) + "\n", encoding="utf-8"
-        )
-        (self.run_dir / _INCOMPLETE).unlink()
+        _rundir.finish(self.run_dir, self._wall_start, dispatcher.summary.events)
         if not getattr(self.env, "quiet", False):
             print_stats(self.result, self.run_dir, report=self.options.report)
 
@@ -408,101 +346,6 @@ class _Hook:
     def __call__(self, event: Any) -> Any:
         return self.func()
 
-
-def _plain(value: Any) -> Any:
-    """The config as plain YAML-able data (datetimes as ISO text)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _fmt(key: str, value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "-"
-    if key in _PERCENT:
-        return f"{value * 100:,.2f} %"
-    if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) >= 100 else f"{value:,.4f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-_PERCENT = frozenset(
-    {
-        "total_return",
-        "benchmark_return",
-        "cagr",
-        "annual_volatility",
-        "alpha",
-        "max_drawdown",
-        "exposure",
-        "win_rate",
-        "risk_free_rate",
-    }
-)
-
-_SHOWN = (
-    "start",
-    "end",
-    "bars",
-    "periods_per_year",
-    "final_equity",
-    "total_return",
-    "benchmark_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "alpha",
-    "beta",
-    "exposure",
-    "trades",
-    "open_trades",
-    "win_rate",
-    "profit_factor",
-)
-
-
-def print_stats(result: BacktestResult, run_dir: Path | None = None, report: bool = True) -> None:
-    """Print the short statistics table (stdout) and where the run was written."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title=f"{result.meta.get('strategy', 'backtest')} {result.meta.get('params', '')}"
-    )
-    table.add_column("statistic")
-    table.add_column("value", justify="right")
-    stats = result.stats
-    for key in _SHOWN:
-        if key in stats:
-            text = _fmt(key, stats[key])
-            if key == "periods_per_year":
-                # which calendar the annualised figures assume, and where it came from
-                text = f"{text} ({stats.get('periods_per_year_source', '?')})"
-            table.add_row(key, text)
-    if "risk_free_rate" in stats:
-        table.add_row("risk_free_rate", _fmt("risk_free_rate", stats["risk_free_rate"]))
-    console = Console(file=sys.stdout, width=100)
-    console.print(table)
-    if result.strategies:
-        each = Table(title="by strategy (the table above is the total)")
-        for column in ("strategy", "final_equity", "total_return", "sharpe", "trades"):
-            each.add_column(column, justify="left" if column == "strategy" else "right")
-        for name, part in result.strategies.items():
-            figures = part.stats
-            each.add_row(
-                name,
-                _fmt("final_equity", part.final_equity),
-                *(_fmt(k, figures.get(k)) for k in ("total_return", "sharpe", "trades")),
-            )
-        console.print(each)
-    if run_dir is not None:
-        where = f"report: {run_dir / 'report.html'}" if report else f"run: {run_dir}"
-        console.print(where, soft_wrap=True, highlight=False)
 
 
 def load_finchan_ext(env: Env) -> None:
