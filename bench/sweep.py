@@ -143,8 +143,11 @@ def _backtesting(bars: Any, grid: dict[str, list[int]]) -> tuple[float, int]:
 # --------------------------------------------------------------------------- running
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
-    """Rows: one per way of running the combinations (see the module docstring)."""
+def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
+    """Rows: one per way of running the combinations (see the module docstring).
+
+    ``peers=False`` leaves out backtesting.py and backtrader (finchan's rows only).
+    """
     import importlib.util
 
     from distributed import Client, LocalCluster
@@ -189,10 +192,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     row("finchan", f"sweep, {WORKERS} Dask workers", parallel, len(par_result.table),
         overhead_ms=1000 * (parallel * WORKERS - bare) / n, speedup=sequential / parallel,
         same_table=bool(par_result.table.equals(seq_result.table)))
-    if importlib.util.find_spec("backtesting") is not None:
+    if peers and importlib.util.find_spec("backtesting") is not None:
         seconds, runs = _backtesting(bars, grid)
         row("backtesting.py", "Backtest.optimize (process pool)", seconds, runs)
-    if importlib.util.find_spec("backtrader") is not None:
+    if peers and importlib.util.find_spec("backtrader") is not None:
         seconds, runs = _backtrader(bars, grid)
         row("backtrader", f"optstrategy, maxcpus={WORKERS}", seconds, runs)
     return rows
@@ -201,8 +204,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sweep", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="3,000 bars, 16 combinations")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="finchan's rows only (no backtesting.py, no backtrader)")
     args = parser.parse_args(argv)
-    for item in run(args.quick):
+    for item in run(args.quick, peers=not args.no_peers):
         print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in item.items()))
     return 0
