@@ -42,7 +42,8 @@ _BROKER_STATE = (
 )
 _ACCOUNT_STATE = ("times", "equity", "prices")
 # the strategy's attributes bound to the run, not to its bars
-_STRATEGY_SKIP = frozenset({"env", "broker", "log", "params"})
+# what bind() sets again: the run's objects, not state (``_last_bar`` is the broker's method)
+_STRATEGY_SKIP = frozenset({"env", "broker", "log", "params", "_last_bar"})
 
 
 # the Env a snapshot is being loaded into (loads run in the dispatcher's thread, one at a time)
