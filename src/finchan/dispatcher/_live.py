@@ -16,6 +16,7 @@ cleanups run. A second SIGINT exits at once with status 130.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from heapq import heappop
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,9 @@ class LiveDispatcher(Dispatcher):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: dict[AbsEventSource, asyncio.Task[Any]] = {}
+        # events put from other threads and not yet in the heap
+        self._from_threads = 0
+        self._from_threads_lock = threading.Lock()
 
     @property
     def now_ts(self) -> float:
@@ -103,7 +107,18 @@ class LiveDispatcher(Dispatcher):
         """``eq_put`` from a thread other than the loop's."""
         if self._loop is None:
             raise RunError("the live dispatcher is not running")
-        self._loop.call_soon_threadsafe(self.eq_put, *events)
+        # counted until the loop has put them: a source that marks itself
+        # exhausted right after must not end the run before they are in
+        with self._from_threads_lock:
+            self._from_threads += 1
+        self._loop.call_soon_threadsafe(self._put_from_thread, events)
+
+    def _put_from_thread(self, events: tuple[Event, ...]) -> None:
+        try:
+            self.eq_put(*events)
+        finally:
+            with self._from_threads_lock:
+                self._from_threads -= 1
 
     def stop(self) -> None:
         super().stop()
@@ -171,7 +186,11 @@ class LiveDispatcher(Dispatcher):
                 logger.warning("%s did not stop within %ss", task.get_name(), _SOURCE_STOP_TIMEOUT)
 
     def _nothing_more_can_happen(self) -> bool:
-        return not self._heap and all(s.exhausted for s in self._sources)
+        return (
+            not self._heap
+            and not self._from_threads
+            and all(s.exhausted for s in self._sources)
+        )
 
     async def _dispatch_loop(self) -> None:
         heap = self._heap
