@@ -70,10 +70,10 @@ from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from finchan._secrets import mask_secrets
 from finchan.errors import ConfigError, DataError, RunError
 from finchan.event import Event, SysEvents
 from finchan.interface.event_source import AbsEventSource
@@ -153,17 +153,12 @@ class StreamOptions(BaseModel):
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for logs and messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"  # IPv6
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """``url`` with its password replaced by ``***`` (for logs and messages).
+
+    The project's one mask (:func:`finchan._secrets.mask_secrets`): the
+    password in the user part and a ``?password=`` option alike.
+    """
+    return mask_secrets(url)
 
 
 class _BatchDone(Event):
