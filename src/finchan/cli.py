@@ -43,6 +43,27 @@ def fail(message: str, code: int, verbose: int, exc: BaseException | None = None
     sys.exit(code)
 
 
+def fail_for(exc: BaseException, verbose: int, interrupted: str = "interrupted") -> NoReturn:
+    """Exit on ``exc`` the way every finchan command does.
+
+    A finchan error is one line with its own exit code (2 for bad input, 1 for
+    a failed run), Ctrl-C is ``interrupted`` with 130, anything else an
+    internal error with 1; ``-vvv`` adds the traceback.
+    """
+    from finchan.errors import FinchanError
+
+    if isinstance(exc, FinchanError):
+        fail(str(exc), exc.exit_code, verbose, exc)
+    if isinstance(exc, KeyboardInterrupt):
+        fail(interrupted, 130, verbose, exc)
+    fail(
+        f"internal error: {type(exc).__name__}: {exc} (run with -vvv for the traceback)",
+        1,
+        verbose,
+        exc,
+    )
+
+
 def format_ts(ts: float | None, tz: Any) -> str:
     """A POSIX time as ISO text in ``tz`` (``-`` for None)."""
     from finchan._time import from_timestamp
@@ -133,7 +154,6 @@ def main(
         return
     if config_path is None:
         fail("no config given: use finchan -c PATH (a .yml file or a directory)", 2, verbose)
-    from finchan.errors import FinchanError
 
     env = None
     try:
@@ -148,17 +168,8 @@ def main(
             verbose, env.work_dir, config.log_config, quiet=quiet, source=config.source
         )
         summary = env.run()
-    except FinchanError as exc:
-        fail(str(exc), exc.exit_code, verbose, exc)
-    except KeyboardInterrupt as exc:
-        fail("interrupted", 130, verbose, exc)
-    except Exception as exc:
-        fail(
-            f"internal error: {type(exc).__name__}: {exc} (run with -vvv for the traceback)",
-            1,
-            verbose,
-            exc,
-        )
+    except (Exception, KeyboardInterrupt) as exc:
+        fail_for(exc, verbose)
     else:
         mode_name = "backtest" if summary.run_mode == RunMode.BACKTEST else "live run"
         if not quiet:
@@ -179,5 +190,3 @@ def main(
             sys.exit(130)
         sys.exit(0)
 
-
-_fail = fail  # the name used before subcommands moved out

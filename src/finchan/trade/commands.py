@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from finchan.cli import fail as _fail
+from finchan.cli import fail_for as _fail_for
 
 __all__ = ["publish_command", "replay_command", "status_command", "sweep_command"]
 
@@ -62,7 +62,6 @@ def publish_command(
     Messages carry symbol, ts (POSIX seconds), open, high, low, close, volume:
     what finchan.exts.redis_stream reads by default.
     """
-    from finchan.errors import FinchanError
 
     try:
         from finchan.trade._publish import publish_bars
@@ -93,17 +92,8 @@ def publish_command(
         )
     except click.UsageError:
         raise
-    except FinchanError as exc:
-        _fail(str(exc), exc.exit_code, verbose, exc)
-    except KeyboardInterrupt as exc:
-        _fail("interrupted", 130, verbose, exc)
-    except Exception as exc:
-        _fail(
-            f"internal error: {type(exc).__name__}: {exc} (run with -vvv for the traceback)",
-            1,
-            verbose,
-            exc,
-        )
+    except (Exception, KeyboardInterrupt) as exc:
+        _fail_for(exc, verbose)
     else:
         if not quiet:
             from finchan.trade.exts.redis_stream import redact_url
@@ -117,21 +107,11 @@ def publish_command(
 
 def _run_subcommand(verbose: int, work: Any) -> Any:
     """Run ``work()``; errors as one line (exit 2 or 1), Ctrl-C 130."""
-    from finchan.errors import FinchanError
 
     try:
         return work()
-    except FinchanError as exc:
-        _fail(str(exc), exc.exit_code, verbose, exc)
-    except KeyboardInterrupt as exc:
-        _fail("interrupted", 130, verbose, exc)
-    except Exception as exc:
-        _fail(
-            f"internal error: {type(exc).__name__}: {exc} (run with -vvv for the traceback)",
-            1,
-            verbose,
-            exc,
-        )
+    except (Exception, KeyboardInterrupt) as exc:
+        _fail_for(exc, verbose)
 
 
 @click.command("replay")
@@ -213,7 +193,6 @@ def sweep_command(
     quiet: bool,
 ) -> None:
     """Backtest every combination of --grid (or a sample, or Optuna trials) on Dask."""
-    from finchan.errors import FinchanError
 
     try:
         from finchan.trade.sweeps._cli import sweep_from_config
@@ -223,13 +202,8 @@ def sweep_command(
             seed=seed, walk_forward=walk_forward, workers=workers, scheduler=scheduler,
             out=out, progress=not quiet and sys.stderr.isatty(),
         )
-    except FinchanError as exc:
-        _fail(str(exc), exc.exit_code, verbose, exc)
-    except KeyboardInterrupt as exc:
-        _fail("interrupted: run the same command again to resume", 130, verbose, exc)
-    except Exception as exc:
-        _fail(f"internal error: {type(exc).__name__}: {exc} (run with -vvv for the traceback)",
-              1, verbose, exc)
+    except (Exception, KeyboardInterrupt) as exc:
+        _fail_for(exc, verbose, interrupted="interrupted: run the same command again to resume")
     else:
         if not quiet:
             summary = result.summary()
