@@ -141,3 +141,45 @@ def test_second_sigint_forces_exit(tmp_path):
     live.proc.wait(timeout=5)
     assert live.proc.returncode == 130
     assert "cleanup recorder" not in live.rest()
+
+
+NESTED_SECOND_SIGINT = textwrap.dedent("""
+    import io, logging, os, signal, sys
+    from finchan.env import Env
+
+    class OneWriterAtATime(io.TextIOBase):
+        # CPython's buffered writer runs signal handlers while it holds its
+        # lock, and a write re-entered from a handler raises RuntimeError
+        def __init__(self):
+            self.busy = False
+            self.second_sent = False
+
+        def write(self, text):
+            if self.busy:
+                raise RuntimeError("reentrant call inside <stderr>")
+            self.busy = True
+            try:
+                os.write(2, text.encode())
+                if "got SIGINT" in text and not self.second_sent:
+                    self.second_sent = True
+                    os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, mid-write
+            finally:
+                self.busy = False
+            return len(text)
+
+    sys.stderr = OneWriterAtATime()
+    logging.basicConfig(stream=sys.stderr, force=True)
+    env = Env({"run_mode": "live"})
+    with env.dispatcher._signals_handled():
+        os.kill(os.getpid(), signal.SIGINT)
+        print("the second interrupt was lost", flush=True)
+""")
+
+
+def test_second_sigint_in_the_middle_of_a_log_write_still_exits():
+    done = subprocess.run(
+        [sys.executable, "-c", NESTED_SECOND_SIGINT], capture_output=True, text=True, timeout=30
+    )
+    assert "the second interrupt was lost" not in done.stdout
+    assert done.returncode == 130, done.stderr
+    assert "second interrupt: exiting now, cleanups skipped" in done.stderr

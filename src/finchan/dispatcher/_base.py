@@ -32,7 +32,7 @@ from contextlib import AbstractAsyncContextManager, contextmanager
 from datetime import datetime
 from heapq import heappush
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from finchan._mode import RunMode
 from finchan._time import from_timestamp
@@ -46,6 +46,23 @@ if TYPE_CHECKING:
 __all__ = ["Callback", "Dispatcher", "Lifespan", "RunSummary"]
 
 logger = logging.getLogger("finchan.dispatcher")
+
+
+def _exit_now() -> NoReturn:
+    """The second Ctrl-C: exit 130 at once, whatever the main thread was doing.
+
+    This runs inside a signal handler, possibly nested in the middle of a
+    write to stderr (CPython's buffered writer runs handlers while it holds
+    its lock). Going through ``logging`` there raises "reentrant call" and,
+    if that escaped, the exit would be lost and a blocked callback would go
+    on blocking. So the line goes to the file descriptor directly and
+    ``os._exit`` runs whatever happens before it.
+    """
+    try:
+        os.write(2, b"second interrupt: exiting now, cleanups skipped\n")
+    finally:
+        os._exit(130)
+
 
 Callback = Callable[[Event], Any]
 # what subscribe accepts and returns: any callable, so that a handler of an
@@ -483,10 +500,14 @@ class Dispatcher:
         def handler(signum: int, frame: Any) -> None:
             self._signal_count += 1
             if signum == signal.SIGINT and self._signal_count > 1:
-                logger.warning("second interrupt: exiting now, cleanups skipped")
-                logging.shutdown()
-                os._exit(130)
-            logger.warning("got %s: stopping", signal.Signals(signum).name)
+                _exit_now()
+            try:
+                logger.warning("got %s: stopping", signal.Signals(signum).name)
+            except RuntimeError:
+                # the handler interrupted a write to the same stream (the
+                # buffered writer runs handlers while holding its lock): the
+                # line is lost, the stop must not be
+                pass
             self.summary.interrupted = True
             self.stop()
             if wake is not None:
