@@ -66,6 +66,19 @@ class Links:
         # orders cancelled by a link during a pass, to take out of the books
         self._dirty: list[Order] = []
 
+    # a snapshot of a live run pickles the links without their broker (the
+    # broker's configuration is rebuilt from the config on restart)
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__ if name != "_broker"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def attach(self, broker: SimBroker) -> None:
+        """Make a restored :class:`Links` the links of ``broker``."""
+        self._broker = broker
+
     # -- linking ---------------------------------------------------------------------------
 
     def add_oco(self, order: Order, other: Order) -> list[Order]:

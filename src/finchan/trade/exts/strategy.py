@@ -37,6 +37,11 @@ A live run writes the same files into a stable directory,
 ``work_dir/live/<name>/`` (``name`` option, default the strategy class name),
 when it ends (and as it goes: ``finchan.exts.redis_stream``'s
 ``results_interval``); a live run stopped by SIGINT/SIGTERM has ended normally.
+
+Size: the options schema, the single-strategy runner and the
+several-strategies runner (which subclasses it) belong together: they wire
+the same pieces, and the run-directory writing and terminal output are
+already in ``_rundir.py`` and ``_terminal.py``.
 """
 
 from __future__ import annotations
