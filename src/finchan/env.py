@@ -231,13 +231,10 @@ class Env:
         Nothing: no extension enabled, and no source, subscriber or queued
         event given from Python (those are a run wired by hand).
         """
-        dispatcher = self.dispatcher
         if (
             self.run_mode != RunMode.LIVE
             or self.config.enabled_exts(RunMode.LIVE)
-            or dispatcher._sources
-            or dispatcher._subscribers
-            or dispatcher._heap
+            or self.dispatcher.is_wired
         ):
             return
         hint = ""

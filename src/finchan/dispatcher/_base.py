@@ -238,6 +238,11 @@ class Dispatcher:
     def event_sources(self) -> tuple[AbsEventSource, ...]:
         return tuple(self._sources)
 
+    @property
+    def is_wired(self) -> bool:
+        """Whether anything was given to run: a source, a subscriber or a queued event."""
+        return bool(self._sources or self._subscribers or self._heap)
+
     def _start_source_while_running(self, source: AbsEventSource) -> None:
         self._start_source(source)
 
