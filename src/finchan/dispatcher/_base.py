@@ -417,7 +417,7 @@ class Dispatcher:
                 if result is not None and hasattr(result, "__await__"):
                     await self._await(result)
             except Exception as exc:
-                self._callback_failed(callback, event, exc)
+                self.callback_failed(callback, event, exc)
 
     # -- what a mode writes ----------------------------------------------------------
     def _drive_lifecycle(self, lifecycle: Any) -> None:
@@ -454,7 +454,15 @@ class Dispatcher:
         """Release what the run held (event loops)."""
 
     # -- errors -------------------------------------------------------------
-    def _callback_failed(self, callback: Callback, event: Event, exc: BaseException) -> None:
+    def callback_failed(self, callback: Callback, event: Event, exc: BaseException) -> None:
+        """Handle an exception of a user function called for ``event``, as a subscriber's.
+
+        The dispatcher calls it for its subscribers; code that calls user
+        functions on their behalf (the simulated account calling a strategy's
+        ``on_order``/``on_fill``) calls it too, so that ``on_callback_error``
+        applies the same way: counted, logged, and with ``stop`` the run ends
+        with a :class:`~finchan.errors.CallbackError` whose cause is ``exc``.
+        """
         self.summary.callback_errors += 1
         message = (
             f"callback {describe_callable(callback)} failed on event {event.name!r} "
