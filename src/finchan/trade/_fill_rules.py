@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
 
 from finchan.trade.orders import Order, OrderType, Side
+
+if TYPE_CHECKING:
+    from finchan.trade.bar import Bar
 
 __all__ = ["FillRules", "OrderWork"]
 
@@ -42,7 +45,7 @@ class OrderWork:
         #: a stop or stop-limit whose stop was reached (it trades as market / limit)
         self.triggered = False
         #: the Bar whose close a ``fill_at="close"`` market order trades
-        self.ref_bar: Any = None
+        self.ref_bar: Bar | None = None
         #: trailing stop-limit: stop - limit, kept as both move
         self.limit_offset = 0.0
 
@@ -94,13 +97,13 @@ class FillRules:
         if order.type is _TRAIL_LIMIT:
             order.limit = stop - work.limit_offset
 
-    def price(self, order: Order, work: OrderWork, bar: Any) -> float | None:
+    def price(self, order: Order, work: OrderWork, bar: Bar) -> float | None:
         """Fill price of ``order`` on ``bar``, or None; marks stop orders triggered."""
         otype = order.type
         buy = order.side is _BUY
         if otype is _MARKET:
             if self.close_mode:
-                ref = work.ref_bar
+                ref = cast("Bar", work.ref_bar)  # set at submission in close mode
                 cap_bar = bar if self.quirks else ref
                 return self.slipped(ref.close, buy, cap_bar.high, cap_bar.low)
             return self.slipped(bar.open, buy, bar.high, bar.low)
@@ -145,7 +148,7 @@ class FillRules:
         floor = low if limit is None or limit < low else limit
         return p if p >= floor else floor
 
-    def limit_price(self, limit: float, buy: bool, bar: Any) -> float | None:
+    def limit_price(self, limit: float, buy: bool, bar: Bar) -> float | None:
         popen = bar.open
         if buy:
             if limit >= popen:
@@ -163,8 +166,8 @@ class FillRules:
             return limit
         return None
 
-    def stop_price(self, order: Order, work: OrderWork, buy: bool, bar: Any) -> float | None:
-        stop = order.stop
+    def stop_price(self, order: Order, work: OrderWork, buy: bool, bar: Bar) -> float | None:
+        stop = cast(float, order.stop)  # set: the broker checked at submission
         popen = bar.open
         if buy:
             if popen >= stop:
@@ -183,7 +186,7 @@ class FillRules:
             work.triggered = True
         return self.slipped(price, buy, bar.high, bar.low)
 
-    def stop_limit_price(self, order: Order, work: OrderWork, buy: bool, bar: Any) -> float | None:
+    def stop_limit_price(self, order: Order, work: OrderWork, buy: bool, bar: Bar) -> float | None:
         # backtrader's _try_exec_stoplimit: a gap through the stop turns the
         # order into a limit order at once; a touch within the bar fills only
         # when the bar's shape says the limit was reachable after the touch

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .orders import Order, OrderStatus
 
 if TYPE_CHECKING:
+    from .bar import Bar
     from .broker import Notice, SimBroker
 
 __all__: list[str] = []
@@ -121,7 +122,7 @@ class Links:
 
     # -- events ----------------------------------------------------------------------------
 
-    def match(self, order: Order, bar: Any, cap: float, notices: list[Notice]) -> float:
+    def match(self, order: Order, bar: Bar, cap: float, notices: list[Notice]) -> float:
         """``SimBroker._match_order`` plus the consequences for linked orders."""
         if not order.is_open:
             return cap  # cancelled by a link earlier in this pass

@@ -35,7 +35,7 @@ import datetime as _dt
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from finchan._time import get_tz
 from finchan.errors import ConfigError, RunError
@@ -45,6 +45,9 @@ from finchan.trade._order_checks import QTY_EPS, parse_lots, validate
 from finchan.trade.costs import BpsSlippage, FixedPerOrder, PercentOfValue, PerShare, TickSlippage
 from finchan.trade.orders import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from finchan.trade.portfolio import Portfolio
+
+if TYPE_CHECKING:
+    from finchan.trade.bar import Bar
 
 __all__ = [
     "BpsSlippage",
@@ -214,7 +217,7 @@ class SimBroker:
         # open orders per symbol in submission order; a symbol without open
         # orders has no entry, which is the whole idle path of process_bar
         self._books: dict[str, list[Order]] = {}
-        self._last_bars: dict[str, Any] = {}
+        self._last_bars: dict[str, Bar] = {}
         self._now = -_INF
         # orders submitted at one time are checked together (backtrader's
         # check_submitted): cash they use and positions they change
@@ -225,7 +228,7 @@ class SimBroker:
         #: ``bars_at(ts)``: the bars of every symbol at time ``ts`` (the bar
         #: source's, set by SimAccount), so that the orders of several symbols
         #: meet the bars of one time together; None: symbol by symbol
-        self.bars_at: Callable[[float], Sequence[Any]] | None = None
+        self.bars_at: Callable[[float], Sequence[Bar]] | None = None
         # the time whose bars met the orders of all symbols at once, and those symbols
         self._group_ts = -_INF
         self._group_symbols: set[str] = set()
@@ -249,7 +252,7 @@ class SimBroker:
         """``(size, minimum)`` of ``symbol``'s orders; ``(1.0, 0.0)``, whole units, by default."""
         return self._lots.get(symbol, (1.0, 0.0))
 
-    def last_bar(self, symbol: str) -> Any:
+    def last_bar(self, symbol: str) -> Bar | None:
         """The last bar of ``symbol`` the broker has seen (a :class:`~finchan.trade.bar.Bar`),
         ``None`` before the first: what orders sized by value are priced at."""
         return self._last_bars.get(symbol)
@@ -466,9 +469,9 @@ class SimBroker:
                 return None
             price = ref.close
         elif otype is _LIMIT:
-            price = order.limit
+            price = cast(float, order.limit)  # checked by validate() before
         else:
-            price = order.stop
+            price = cast(float, order.stop)
         comm = self._comm(qty, price) if self._comm is not None else 0.0
         free, need = self._batch_funds(symbol, pos, signed, price)
         cash = free + self._batch_cash - need - comm
@@ -505,7 +508,7 @@ class SimBroker:
 
     # -- the bar loop ----------------------------------------------------------------------
 
-    def process_bar(self, bar: Any) -> Sequence[Notice]:
+    def process_bar(self, bar: Bar) -> Sequence[Notice]:
         """Match the open orders of ``bar.symbol`` against ``bar``; mark the portfolio.
 
         Orders are taken in submission order. Each order first expires if it
@@ -548,7 +551,7 @@ class SimBroker:
             self._links.sweep()
         return notices
 
-    def _match_book(self, book: list[Order], bar: Any) -> Sequence[Notice]:
+    def _match_book(self, book: list[Order], bar: Bar) -> Sequence[Notice]:
         notices: list[Notice] = []
         volume_limit = self._volume_limit
         # what the orders of this symbol may still take from this bar; under
@@ -566,7 +569,7 @@ class SimBroker:
                 del self._books[bar.symbol]
         return notices if notices else _NO_NOTICES
 
-    def _match_group(self, bar: Any, peers: Sequence[Any]) -> Sequence[Notice]:
+    def _match_group(self, bar: Bar, peers: Sequence[Bar]) -> Sequence[Notice]:
         # backtrader's rule for orders of several symbols meeting bars of one
         # time: one pass over the open orders in submission order, each
         # against its own symbol's bar, so the cash a sale frees is there for
@@ -613,10 +616,10 @@ class SimBroker:
                 del books[symbol]
         return notices if notices else _NO_NOTICES
 
-    def _match_order(self, order: Order, bar: Any, cap: float, notices: list[Notice]) -> float:
+    def _match_order(self, order: Order, bar: Bar, cap: float, notices: list[Notice]) -> float:
         """Expire, trigger or fill one order on ``bar``; return the volume left for its symbol."""
         ts = bar.timestamp
-        if ts <= order.created_ts:
+        if ts <= cast(float, order.created_ts):  # set at submission
             return cap
         work = self._work[order.id]
         if ts >= work.expires:
@@ -635,7 +638,7 @@ class SimBroker:
         volume_limit = self._volume_limit
         quirks = rules.quirks
         if order.type is _MARKET and rules.close_mode:
-            ref = work.ref_bar
+            ref = cast("Bar", work.ref_bar)  # set at submission in close mode
             if volume_limit is not None:
                 avail = cap if quirks else _volume_cap(ref.volume, volume_limit)
                 if qty > avail:
