@@ -257,6 +257,16 @@ class SimBroker:
         ``None`` before the first: what orders sized by value are priced at."""
         return self._last_bars.get(symbol)
 
+    def share_order_ids(self, other: SimBroker) -> None:
+        """Number this broker's orders from ``other``'s counter (before any order is submitted).
+
+        Several accounts of one run (one per strategy) then give unique ids
+        across the run, as one broker would.
+        """
+        if self._orders:
+            raise RunError("SimBroker.share_order_ids: orders were submitted already")
+        self._ids = other._ids
+
     def is_triggered(self, order_id: int) -> bool:
         """Whether the stop of a stop, stop-limit or trailing order was reached.
 

@@ -413,6 +413,10 @@ class Strategy:
         return self._kept_for("bars", timeframe).bars(symbol, n)
 
     # -- drawing -----------------------------------------------------------------------------
+    def plotted_series(self) -> list[PlotSeries]:
+        """The series recorded by :meth:`plot` so far, in the order they were first plotted."""
+        return list(self._plotted.values())
+
     def plot(
         self, name: str, value: float, *, symbol: str | None = None, panel: str | None = None
     ) -> None:
