@@ -5,9 +5,10 @@ On the reference bars (``make_bars(100_000)``), the 64 combinations
 
 - ``finchan bare``: ``finchan.trade.backtest`` called 64 times in a loop (no sweep);
 - ``finchan sweep, in process``: ``sweep(..., workers=0)``;
-- ``finchan sweep, 2 workers``: ``sweep(..., scheduler=...)`` on a Dask
-  LocalCluster of 2 single-threaded worker processes started beforehand
-  (cluster start-up is reported on its own row, not in the sweep's time);
+- ``finchan sweep, 2 workers``: ``sweep(..., scheduler=...)`` on the Dask
+  LocalCluster ``sweep(workers=2)`` starts (2 single-threaded worker
+  processes, the sweep's Dask settings), started beforehand (cluster
+  start-up is reported on its own row, not in the sweep's time);
 - ``backtesting.py Backtest.optimize`` (its own process pool) and
   ``backtrader optstrategy`` (``maxcpus=2``) on the same 64 combinations.
 
@@ -150,9 +151,10 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
     """
     import importlib.util
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from finchan.trade._synthetic import make_bars
+    from finchan.trade.sweeps._engine import local_cluster
 
     spec = QUICK if quick else FULL
     bars = make_bars(spec["bars"])
@@ -174,9 +176,10 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
     row("finchan", "sweep, in process", sequential, len(seq_result.table),
         overhead_ms=1000 * (sequential - bare) / n)
     t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", scheduler_port=_SCHEDULER_PORT,
-                           dashboard_address=f"127.0.0.1:{_SCHEDULER_PORT + 1}")
+    # the cluster sweep(workers=2) would start (its Dask settings), started here to keep
+    # its start-up out of the sweep's row
+    cluster = local_cluster(WORKERS, scheduler_port=_SCHEDULER_PORT,
+                            dashboard_address=f"127.0.0.1:{_SCHEDULER_PORT + 1}")
     client = Client(cluster)
     client.wait_for_workers(WORKERS)
     # a running cluster has imported finchan already: a small sweep does that, untimed

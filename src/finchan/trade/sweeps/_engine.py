@@ -15,7 +15,42 @@ from typing import Any
 from finchan.errors import ConfigError, RunError
 from finchan.trade.sweeps._task import run_task
 
-__all__ = ["DaskExecutor", "SequentialExecutor"]
+__all__ = ["QUIET_WORKERS", "DaskExecutor", "SequentialExecutor", "local_cluster"]
+
+#: Dask settings of the clusters a sweep starts. The defaults serve an
+#: interactive dashboard: a statistical profiler samples each worker's task
+#: thread every 10 ms (taking the GIL from the backtest), and the event-loop
+#: tick (20 ms), the system monitor (500 ms) and the memory monitor (100 ms)
+#: wake every worker, nanny and the scheduler. On two cores they took about
+#: 10 % of the machine from the backtests (measured CPU of the workers and of
+#: the driver during bench/sweep.py); a sweep starts no dashboard, so they go.
+QUIET_WORKERS: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
+def local_cluster(workers: int, **options: Any) -> Any:
+    """The ``LocalCluster`` a sweep starts: ``workers`` single-threaded processes on loopback,
+    no dashboard, :data:`QUIET_WORKERS`. ``options`` go to ``LocalCluster`` (ports...)."""
+    import dask
+    from distributed import LocalCluster
+
+    settings = {
+        "n_workers": workers,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+        "host": "127.0.0.1",
+        "silence_logs": logging.CRITICAL,
+        **options,
+    }
+    # the nannies hand the configuration current at their creation to their workers
+    with dask.config.set(QUIET_WORKERS):
+        return LocalCluster(**settings)
 
 
 class SequentialExecutor:
@@ -52,7 +87,7 @@ class DaskExecutor:
         cluster_options: Mapping[str, Any] | None = None,
         connect_timeout: float = 3.0,
     ) -> None:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, as_completed
 
         self._cluster = None
         if scheduler is not None:
@@ -65,16 +100,7 @@ class DaskExecutor:
                 ) from None
             self.where = f"on the Dask cluster at {scheduler}"
         else:
-            options = {
-                "n_workers": workers,
-                "threads_per_worker": 1,
-                "processes": True,
-                "dashboard_address": None,
-                "host": "127.0.0.1",
-                "silence_logs": logging.CRITICAL,
-                **dict(cluster_options or {}),
-            }
-            self._cluster = LocalCluster(**options)
+            self._cluster = local_cluster(workers, **dict(cluster_options or {}))
             self._client = Client(self._cluster, set_as_default=False)
             self.where = f"on a local Dask cluster of {workers} worker processes"
         try:
