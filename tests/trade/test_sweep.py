@@ -116,6 +116,10 @@ _DRIVER = """
 import sys
 from finchan.trade import sweep
 from finchan.trade._synthetic import make_bars
+from finchan.trade.sweeps._engine import DaskExecutor
+# one combination per Dask task: the other worker stores everything but the held one
+# (chunks of short backtests are stored when the whole chunk is back)
+DaskExecutor.CHUNK_SECONDS = 0.0
 if __name__ == "__main__":
     workers, port = int(sys.argv[3]), int(sys.argv[4])
     sweep("sweep_strategies:GatedSmaCross", {"SYN": make_bars(1500)},
@@ -180,6 +184,43 @@ def test_driver_killed_with_sigkill_then_rerun_completes_each_combination_once(
     assert table["error"].isna().all()
     pd.testing.assert_frame_equal(table.drop(columns="error"), expected.drop(columns="error"),
                                   check_dtype=False, check_exact=False, rtol=1e-12)
+
+
+def test_short_backtests_travel_in_chunks_and_each_row_comes_back_once(
+    sequential: pd.DataFrame,
+) -> None:
+    from finchan.trade.sweeps._engine import DaskExecutor
+
+    tasks = [{"key": f"search/-1/{i}", "stage": "search", "window": -1, "params_text": str(i),
+              "params": {"fast": 5 + i % 4, "slow": 20 + i % 3, "qty": 100},
+              "strategy": "finchan.trade.examples:SmaCross", "options": {"cash": 1e6}}
+             for i in range(40)]
+    executor = DaskExecutor({"SYN": BARS}, 2, cluster_options=_cluster_options())
+    try:
+        executor.CHUNK_SECONDS = 1.0  # backtests of 1,500 bars: many per chunk
+        queue = iter(tasks)
+        rows, slots = [], []
+        for task in queue:
+            executor.submit(task)
+            if executor.pending() >= executor.slots:
+                break
+        while executor.pending():
+            rows.append(executor.next_done())
+            slots.append(executor.slots)
+            while executor.pending() < executor.slots and (task := next(queue, None)):
+                executor.submit(task)
+    finally:
+        executor.close()
+    assert sorted(row["key"] for row in rows) == sorted(t["key"] for t in tasks)
+    assert slots[0] == 4 and max(slots) > 8  # one combination per task, then chunks
+    by_key = {row["key"]: row for row in rows}
+    expected = {(f, s): v for f, s, v in zip(sequential["fast"], sequential["slow"],
+                                             sequential["sharpe"], strict=True)}
+    for task in tasks:
+        params = task["params"]
+        if (params["fast"], params["slow"]) in expected:
+            assert by_key[task["key"]]["stats"]["sharpe"] == expected[
+                params["fast"], params["slow"]]
 
 
 def test_a_worker_killed_during_a_task_is_retried_and_the_sweep_completes(
@@ -292,6 +333,10 @@ _OPTUNA_DRIVER = """
 import sys
 from finchan.trade import sweep
 from finchan.trade._synthetic import make_bars
+from finchan.trade.sweeps._engine import DaskExecutor
+# one combination per Dask task: the other worker stores everything but the held one
+# (chunks of short backtests are stored when the whole chunk is back)
+DaskExecutor.CHUNK_SECONDS = 0.0
 if __name__ == "__main__":
     port = int(sys.argv[3])
     sweep("sweep_strategies:GatedSmaCross", {"SYN": make_bars(1500)},

@@ -321,8 +321,11 @@ def _run_tasks(executor: Any, store: ResultStore, tasks: Iterable[dict[str, Any]
             store.add(row)
             failures += row["error"] is not None
             progress.advance(failures)
-            nxt = next(queue, None)
-            if nxt is not None:
+            # slots may have grown (Dask chunks short backtests): fill them
+            while executor.pending() < executor.slots:
+                nxt = next(queue, None)
+                if nxt is None:
+                    break
                 executor.submit(nxt)
     finally:
         progress.stop()
@@ -594,7 +597,8 @@ def sweep(
         strategy_ref: Any = cls  # in this process the class itself is fine
     else:
         count = workers or os.cpu_count() or 1
-        executor = DaskExecutor(data, count, scheduler, cluster_options)
+        executor = DaskExecutor(data, count, scheduler, cluster_options,
+                                chunking=optuna is None)
         strategy_ref = strategy_text
     try:
         if out_dir is not None:
