@@ -50,7 +50,7 @@ _SCHEDULER_PORT = 18790
 
 def _cpu(pids: list[int]) -> float:
     """CPU seconds (user + system) used so far by this process and the processes ``pids``."""
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     total = 0.0
     for pid in [os.getpid(), *pids]:

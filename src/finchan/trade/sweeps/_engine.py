@@ -155,6 +155,7 @@ class DaskExecutor:
         if not self._buffer:
             return
         chunk, self._buffer = self._buffer, []
+        future: Any
         if len(chunk) == 1:
             future = self._client.submit(run_task, chunk[0], self._data, pure=False)
         else:
