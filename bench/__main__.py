@@ -235,7 +235,8 @@ BENCHMARKS: dict[str, tuple[str, _Judge, list[_Column] | None]] = {
         ("combinations", "combinations", ""), ("seconds", "seconds", ".2f"),
         ("ms_per_combination", "ms / combination", ".1f"),
         ("overhead_ms", "overhead ms / task", ".1f"), ("speedup", "speed-up", ".2f"),
-        ("same_table", "same table", ""),
+        ("same_table", "same table", ""), ("cpu_s", "CPU s", ".2f"),
+        ("cpu_overhead_ms", "CPU overhead ms / task", ".1f"),
     ]),
     "resample": ("Resampled bars: strategies on daily bars beside backtrader", _resample_targets, [
         ("bars", "bars", ""), ("case", "case", ""), ("engine", "engine", ""),

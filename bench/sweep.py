@@ -5,14 +5,20 @@ On the reference bars (``make_bars(100_000)``), the 64 combinations
 
 - ``finchan bare``: ``finchan.trade.backtest`` called 64 times in a loop (no sweep);
 - ``finchan sweep, in process``: ``sweep(..., workers=0)``;
-- ``finchan sweep, 2 workers``: ``sweep(..., scheduler=...)`` on a Dask
-  LocalCluster of 2 single-threaded worker processes started beforehand
-  (cluster start-up is reported on its own row, not in the sweep's time);
+- ``finchan sweep, 2 workers``: ``sweep(..., scheduler=...)`` on the Dask
+  LocalCluster ``sweep(workers=2)`` starts (2 single-threaded worker
+  processes, the sweep's Dask settings), started beforehand (cluster
+  start-up is reported on its own row, not in the sweep's time);
 - ``backtesting.py Backtest.optimize`` (its own process pool) and
   ``backtrader optstrategy`` (``maxcpus=2``) on the same 64 combinations.
 
 Per-task overhead = (sweep time x workers - bare time) / 64: what a task
 costs beyond its backtest (statistics, equity sampling, storage, Dask).
+Wall times on a shared machine move with its other load, so each finchan row
+also gives the CPU seconds its processes used (this one, which runs the
+driver, the scheduler and the nannies, and the Dask workers) and the CPU
+overhead per task, (CPU seconds - the bare loop's) / 64: what the sweep costs
+the machine, whatever else runs on it.
 
     python -m bench.sweep [--quick]
 
@@ -40,6 +46,17 @@ QUICK: dict[str, Any] = {"bars": 3_000, "fast": list(range(5, 21, 5)),
 WORKERS = 2
 # loopback ports of the benchmark's own cluster
 _SCHEDULER_PORT = 18790
+
+
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by this process and the processes ``pids``."""
+    import psutil  # type: ignore[import-untyped]
+
+    total = 0.0
+    for pid in [os.getpid(), *pids]:
+        times = psutil.Process(pid).cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def _bare(bars: Any, combos: list[tuple[int, int]]) -> float:
@@ -150,9 +167,10 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
     """
     import importlib.util
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from finchan.trade._synthetic import make_bars
+    from finchan.trade.sweeps._engine import local_cluster
 
     spec = QUICK if quick else FULL
     bars = make_bars(spec["bars"])
@@ -168,15 +186,21 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
                      **more})
 
     _bare(bars.iloc[:500], combos[:2])  # imports and caches, untimed
+    cpu0 = _cpu([])
     bare = _bare(bars, combos)
-    row("finchan", "bare backtest() loop", bare, n)
+    bare_cpu = _cpu([]) - cpu0
+    row("finchan", "bare backtest() loop", bare, n, cpu_s=bare_cpu)
+    cpu0 = _cpu([])
     sequential, seq_result = _sweep(bars, grid, workers=0)
+    cpu = _cpu([]) - cpu0
     row("finchan", "sweep, in process", sequential, len(seq_result.table),
-        overhead_ms=1000 * (sequential - bare) / n)
+        overhead_ms=1000 * (sequential - bare) / n, cpu_s=cpu,
+        cpu_overhead_ms=1000 * (cpu - bare_cpu) / n)
     t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", scheduler_port=_SCHEDULER_PORT,
-                           dashboard_address=f"127.0.0.1:{_SCHEDULER_PORT + 1}")
+    # the cluster sweep(workers=2) would start (its Dask settings), started here to keep
+    # its start-up out of the sweep's row
+    cluster = local_cluster(WORKERS, scheduler_port=_SCHEDULER_PORT,
+                            dashboard_address=f"127.0.0.1:{_SCHEDULER_PORT + 1}")
     client = Client(cluster)
     client.wait_for_workers(WORKERS)
     # a running cluster has imported finchan already: a small sweep does that, untimed
@@ -185,13 +209,17 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
     row("dask", f"LocalCluster start ({WORKERS} workers) and warm-up, not in the sweep rows",
         time.perf_counter() - t0, None)
     try:
+        pids = list(client.run(os.getpid).values())
+        cpu0 = _cpu(pids)
         parallel, par_result = _sweep(bars, grid, scheduler=cluster.scheduler_address)
+        cpu = _cpu(pids) - cpu0
     finally:
         client.close()
         cluster.close()
     row("finchan", f"sweep, {WORKERS} Dask workers", parallel, len(par_result.table),
         overhead_ms=1000 * (parallel * WORKERS - bare) / n, speedup=sequential / parallel,
-        same_table=bool(par_result.table.equals(seq_result.table)))
+        same_table=bool(par_result.table.equals(seq_result.table)), cpu_s=cpu,
+        cpu_overhead_ms=1000 * (cpu - bare_cpu) / n)
     if peers and importlib.util.find_spec("backtesting") is not None:
         seconds, runs = _backtesting(bars, grid)
         row("backtesting.py", "Backtest.optimize (process pool)", seconds, runs)

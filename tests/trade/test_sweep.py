@@ -116,6 +116,10 @@ _DRIVER = """
 import sys
 from finchan.trade import sweep
 from finchan.trade._synthetic import make_bars
+from finchan.trade.sweeps._engine import DaskExecutor
+# one combination per Dask task: the other worker stores everything but the held one
+# (chunks of short backtests are stored when the whole chunk is back)
+DaskExecutor.CHUNK_SECONDS = 0.0
 if __name__ == "__main__":
     workers, port = int(sys.argv[3]), int(sys.argv[4])
     sweep("sweep_strategies:GatedSmaCross", {"SYN": make_bars(1500)},
@@ -180,6 +184,43 @@ def test_driver_killed_with_sigkill_then_rerun_completes_each_combination_once(
     assert table["error"].isna().all()
     pd.testing.assert_frame_equal(table.drop(columns="error"), expected.drop(columns="error"),
                                   check_dtype=False, check_exact=False, rtol=1e-12)
+
+
+def test_short_backtests_travel_in_chunks_and_each_row_comes_back_once(
+    sequential: pd.DataFrame,
+) -> None:
+    from finchan.trade.sweeps._engine import DaskExecutor
+
+    tasks = [{"key": f"search/-1/{i}", "stage": "search", "window": -1, "params_text": str(i),
+              "params": {"fast": 5 + i % 4, "slow": 20 + i % 3, "qty": 100},
+              "strategy": "finchan.trade.examples:SmaCross", "options": {"cash": 1e6}}
+             for i in range(40)]
+    executor = DaskExecutor({"SYN": BARS}, 2, cluster_options=_cluster_options())
+    try:
+        executor.CHUNK_SECONDS = 30.0  # backtests of 1,500 bars: many per chunk
+        queue = iter(tasks)
+        rows, slots = [], [executor.slots]
+        for task in queue:
+            executor.submit(task)
+            if executor.pending() >= executor.slots:
+                break
+        while executor.pending():
+            rows.append(executor.next_done())
+            slots.append(executor.slots)
+            while executor.pending() < executor.slots and (task := next(queue, None)):
+                executor.submit(task)
+    finally:
+        executor.close()
+    assert sorted(row["key"] for row in rows) == sorted(t["key"] for t in tasks)
+    assert slots[0] == 4 and max(slots) > 4  # one combination per task, then chunks
+    by_key = {row["key"]: row for row in rows}
+    expected = {(f, s): v for f, s, v in zip(sequential["fast"], sequential["slow"],
+                                             sequential["sharpe"], strict=True)}
+    for task in tasks:
+        params = task["params"]
+        if (params["fast"], params["slow"]) in expected:
+            assert by_key[task["key"]]["stats"]["sharpe"] == expected[
+                params["fast"], params["slow"]]
 
 
 def test_a_worker_killed_during_a_task_is_retried_and_the_sweep_completes(
@@ -288,6 +329,79 @@ def test_random_search_is_seeded_and_optuna_resumes_its_study(tmp_path: Path) ->
     pd.testing.assert_frame_equal(again.table, first.table)
 
 
+_OPTUNA_DRIVER = """
+import sys
+from finchan.trade import sweep
+from finchan.trade._synthetic import make_bars
+from finchan.trade.sweeps._engine import DaskExecutor
+# one combination per Dask task: the other worker stores everything but the held one
+# (chunks of short backtests are stored when the whole chunk is back)
+DaskExecutor.CHUNK_SECONDS = 0.0
+if __name__ == "__main__":
+    port = int(sys.argv[3])
+    sweep("sweep_strategies:GatedSmaCross", {"SYN": make_bars(1500)},
+          {"fast": [5, 6, 7], "slow": [20]}, optuna=6, seed=2, workers=2, out=sys.argv[1],
+          cash=1e6, params={"gate": sys.argv[2], "hold": "5/20"}, report=False,
+          cluster_options={"scheduler_port": port, "dashboard_address": f"127.0.0.1:{port + 1}"})
+"""
+
+
+def test_optuna_on_a_local_cluster_agrees_with_the_table_and_a_killed_driver_resumes(
+    tmp_path: Path,
+) -> None:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    from optuna.trial import TrialState
+
+    gate, out = tmp_path / "gate", tmp_path / "out"
+    gate.mkdir()
+    driver = tmp_path / "driver.py"
+    driver.write_text(_OPTUNA_DRIVER, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(TEST_EXTS)}
+    port = next(PORTS)
+    next(PORTS)
+    command = [sys.executable, str(driver), str(out), str(gate), str(port)]
+
+    def study_trials() -> list[Any]:
+        storage = JournalStorage(JournalFileBackend(str(out / "optuna.journal")))
+        return optuna.load_study(study_name="sweep", storage=storage).get_trials()
+
+    first = subprocess.Popen(command, env=env)
+    try:
+        # seed 2 asks fast 6, 5, 6, 6 first: 5/20 is held on one worker while the other
+        # stores 6/20
+        _wait_for(lambda: _started(gate)["5-20"] == 1, "the held combination to start")
+        _wait_for(lambda: _stored(out) >= 1, "a combination other than the held one")
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+    stored_before = _stored(out)
+    left = study_trials()
+    assert any(t.state == TrialState.RUNNING for t in left)  # 5/20's trial, never told
+    (gate / "release").touch()
+    second = subprocess.run(command, env=env, timeout=120, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr[-2000:]
+    trials = study_trials()
+    assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert [t.params for t in trials[:len(left)]] == [t.params for t in left]
+    table = pd.read_csv(out / "results.csv")
+    by_params = {(int(f), int(s)): v for f, s, v in
+                 zip(table["fast"], table["slow"], table["sharpe"], strict=True)}
+    # every trial is a stored combination told its table value (a repeated suggestion is
+    # answered from the store), every stored combination is a trial's, each stored once
+    assert {(t.params["fast"], t.params["slow"]) for t in trials} == set(by_params)
+    for t in trials:
+        assert t.value == pytest.approx(by_params[t.params["fast"], t.params["slow"]], rel=1e-12)
+    assert _stored(out) == len(table) == len(set(by_params)) >= stored_before
+    runs = _started(gate)
+    # what was stored before the kill did not run again; the held one ran twice
+    assert runs["5-20"] == 2 + (table["fast"][0] == 5)  # + the best's own backtest
+    assert all(n == 1 + (key == f"{table['fast'][0]}-20") for key, n in runs.items()
+               if key != "5-20")
+
+
 def test_a_directory_holding_another_sweep_is_refused(tmp_path: Path) -> None:
     sweep("finchan.trade.examples:SmaCross", {"SYN": BARS}, {"fast": [5]}, workers=0,
           out=tmp_path, report=False)
@@ -351,6 +465,40 @@ def test_cli_bad_input_is_one_line_with_exit_2(
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(f"finchan: error: {message}")
     assert not (config.parent / "work" / "sweeps").exists()
+
+
+def test_cli_reads_the_bars_with_every_option_of_the_bars_extension(
+    finchan_cli: Any, tmp_path: Path
+) -> None:
+    # a file as downloaded: ';'-separated, a .txt suffix, its own date column name
+    frame = BARS.rename(columns={"datetime": "Date"})
+    frame.to_csv(tmp_path / "SYN.txt", sep=";", index=False)
+    path = tmp_path / "finchan.yml"
+    path.write_text(
+        "version: 1\nrun_mode: backtest\n"
+        f"work_dir: {tmp_path / 'work'}\n"
+        "enabled_backtest_exts: [finchan.exts.bars, finchan.exts.strategy]\n"
+        "backtest_exts:\n"
+        "  finchan.exts.bars:\n    files: [SYN.txt]\n    format: csv\n    sep: ';'\n"
+        "    columns: {datetime: Date}\n    chunk_size: 500\n"
+        "  finchan.exts.sim_broker:\n    cash: 1000000\n"
+        "  finchan.exts.strategy:\n    class: finchan.trade.examples:SmaCross\n",
+        encoding="utf-8")
+    out = tmp_path / "out"
+    done = finchan_cli("sweep", "-c", str(path), "--grid", "fast=5,8", "--grid", "slow=20:30:10",
+                       "--workers", "0", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    expected = sweep("finchan.trade.examples:SmaCross", {"SYN": BARS}, GRID, workers=0,
+                     cash=1e6).table
+    table = pd.read_csv(out / "results.csv")
+    assert list(zip(table["fast"], table["slow"])) == list(zip(expected["fast"],
+                                                               expected["slow"]))
+    np.testing.assert_allclose(table["sharpe"], expected["sharpe"], rtol=1e-12)
+    path.write_text(path.read_text().replace("chunk_size: 500", "speed: 2"))
+    refused = finchan_cli("sweep", "-c", str(path), "--grid", "fast=5", "--workers", "0")
+    assert refused.returncode == 2
+    assert refused.stderr == ("finchan: error: finchan.exts.bars: speed: only for live mode "
+                              "(a backtest runs at full speed)\n")
 
 
 def test_cli_sweep_writes_the_tables_summary_and_reports(finchan_cli: Any, config: Path) -> None:

@@ -58,7 +58,14 @@ if TYPE_CHECKING:
     from finchan.env import Env
     from finchan.trade.data import BarFeed
 
-__all__ = ["BarsOptions", "ext_name", "load_finchan_ext", "make_feed", "unload_finchan_ext"]
+__all__ = [
+    "BarsOptions",
+    "ext_name",
+    "feed_arguments",
+    "load_finchan_ext",
+    "make_feed",
+    "unload_finchan_ext",
+]
 
 ext_name = "finchan.exts.bars"
 required_exts: list[str] = []
@@ -79,18 +86,35 @@ def make_feed(env: Env | None, options: Mapping[str, Any]) -> BarFeed:
     """
     from finchan.trade.data import BarFeed
 
+    inputs, kwargs = feed_arguments(options, getattr(env, "config_dir", None))
+    try:
+        return BarFeed(env, inputs, **kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{ext_name}: {exc}") from None
+
+
+def feed_arguments(options: Mapping[str, Any],
+                   base: Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """The BarFeed's inputs and options given by the extension's ``options``.
+
+    The inputs are the files (relative paths from ``base``, else the current
+    directory) or the synthetic bars; the options are the fields of
+    :class:`~finchan.trade.data.BarFeedOptions` given (``format`` is its
+    ``file_format``). ``finchan sweep`` reads a config's bars with this too,
+    so the extension's options are read in one place.
+    """
     unknown = [key for key in options if key not in _OPTIONS]
     if unknown:
         raise ConfigError(
             f"{ext_name}: unknown option {unknown[0]!r} (known: {', '.join(sorted(_OPTIONS))})"
         )
-    files = _file_list(env, options)
+    files = _file_list(base, options)
     synthetic = options.get("synthetic")
     if files and synthetic is not None:
         raise ConfigError(f"{ext_name}: give files (or file) or synthetic, not both")
     kwargs = {key: value for key, value in options.items()
               if key in _FEED_OPTIONS and value is not None}
-    if "format" in options:
+    if options.get("format") is not None:
         kwargs["file_format"] = options["format"]
     if synthetic is not None:
         if "symbols" in kwargs:
@@ -100,13 +124,10 @@ def make_feed(env: Env | None, options: Mapping[str, Any]) -> BarFeed:
         inputs = files
     else:
         raise ConfigError(f"{ext_name}: no bar data: set files, file or synthetic")
-    try:
-        return BarFeed(env, inputs, **kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{ext_name}: {exc}") from None
+    return inputs, kwargs
 
 
-def _file_list(env: Env | None, options: Mapping[str, Any]) -> list[Path]:
+def _file_list(base: Path | None, options: Mapping[str, Any]) -> list[Path]:
     if "file" in options and "files" in options:
         raise ConfigError(f"{ext_name}: give file or files, not both")
     value = options.get("files", options.get("file"))
@@ -115,7 +136,7 @@ def _file_list(env: Env | None, options: Mapping[str, Any]) -> list[Path]:
     items = [value] if isinstance(value, str | Path) else value
     if not isinstance(items, list | tuple) or not all(isinstance(i, str | Path) for i in items):
         raise ConfigError(f"{ext_name}: files: expected a path or a list of paths, got {value!r}")
-    base = getattr(env, "config_dir", None) or Path.cwd()
+    base = base or Path.cwd()
     paths = []
     for item in items:
         path = Path(item).expanduser()

@@ -24,34 +24,21 @@ def _options_of(exts: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
         return exts[name]
     tail = "." + name.split(".", 1)[1]
     return next((v for k, v in exts.items() if k.endswith(tail)), {})
-_FEED_OPTIONS = ("symbols", "symbol_column", "columns", "timezone", "timeframe", "start", "end")
 
 
 def _data(config: Any, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The bars the config names, and the BarFeed options for them."""
-    from finchan.trade._synthetic import make_bars
+    """The bars the config names, and the BarFeed options for them: read by the bars
+    extension's own :func:`~finchan.trade.exts.bars.feed_arguments`, as ``finchan -c`` does."""
+    from finchan.trade.exts.bars import feed_arguments
 
-    unknown = [k for k in options if k not in ("file", "files", "synthetic", "chunk_size",
-                                              "format", *_FEED_OPTIONS)]
-    if unknown:
-        raise ConfigError(f"{_BARS}: unknown option {unknown[0]!r}")
-    data_options = {k: options[k] for k in _FEED_OPTIONS if options.get(k) is not None}
-    synthetic = options.get("synthetic")
-    files = options.get("files", options.get("file"))
-    if synthetic is not None:
-        if not isinstance(synthetic, dict):
-            raise ConfigError(f"{_BARS}: synthetic: expected a mapping like {{n: 1000}}")
-        symbol = str(synthetic.get("symbol", "SYN"))
-        frame = make_bars(int(synthetic.get("n", 100_000)), seed=int(synthetic.get("seed", 42)),
-                          start=str(synthetic.get("start", "2020-01-01")))
-        return {symbol: frame}, data_options
-    if files is None:
-        raise ConfigError(f"{_BARS}: no bar data: set files, file or synthetic")
-    items = [files] if isinstance(files, str) else list(files)
-    paths = [config.resolve_path(item) for item in items]
-    if "symbol_column" in data_options:
-        return paths, data_options
-    return {p.name.split(".")[0]: p for p in paths}, data_options
+    options = dict(options)
+    if options.pop("speed", None) is not None:
+        raise ConfigError(f"{_BARS}: speed: only for live mode (a backtest runs at full speed)")
+    inputs, data_options = feed_arguments(options, config.config_dir)
+    if isinstance(inputs, list) and "symbol_column" not in data_options:
+        # one file per symbol, named by its stem, as the feed names them
+        inputs = {path.name.split(".")[0]: path for path in inputs}
+    return inputs, data_options
 
 
 def sweep_from_config(

@@ -9,7 +9,8 @@ formulas are stated for the Sharpe ratio at the frequency of the returns.
 from __future__ import annotations
 
 import math
-from itertools import combinations
+from functools import cache
+from itertools import chain, combinations
 from statistics import NormalDist
 from typing import Any
 
@@ -27,6 +28,8 @@ __all__ = [
 EULER_GAMMA = 0.5772156649015329
 
 _NORMAL = NormalDist()
+# splits per slice of pbo_cscv's element-wise work
+_SLICE = 512
 
 
 def sharpe_per_period(returns: Any) -> float:
@@ -113,6 +116,21 @@ def _sharpe_of(sums: np.ndarray, squares: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
+@cache
+def _splits(blocks: int) -> np.ndarray:
+    """Every split at once: a (splits x blocks) 0/1 matrix whose rows pick the in-sample
+    blocks, in ``combinations`` order (the order of the logits). Built without a Python
+    loop per split (C(16, 8) = 12,870 rows: 130 ms by row, 15 ms so), once per process."""
+    half = blocks // 2
+    count = math.comb(blocks, half)
+    picked = np.fromiter(chain.from_iterable(combinations(range(blocks), half)),
+                         dtype=np.intp, count=count * half).reshape(count, half)
+    chosen = np.zeros((count, blocks))
+    np.put_along_axis(chosen, picked, 1.0, axis=1)
+    chosen.flags.writeable = False
+    return chosen
+
+
 def pbo_cscv(returns: Any, blocks: int = 16) -> dict[str, Any]:
     """Probability of backtest overfitting by combinatorially symmetric cross-validation.
 
@@ -147,18 +165,23 @@ def pbo_cscv(returns: Any, blocks: int = 16) -> dict[str, Any]:
     total_sum, total_sq = sums.sum(axis=0), squares.sum(axis=0)
     half = blocks // 2
     count = half * size
-    # every split at once: a (splits x blocks) 0/1 matrix picks each split's in-sample sums
-    chosen = np.zeros((math.comb(blocks, half), blocks))
-    for row, picked in enumerate(combinations(range(blocks), half)):
-        chosen[row, list(picked)] = 1.0
-    in_sum, in_sq = chosen @ sums, chosen @ squares
-    in_sharpe = _sharpe_of(in_sum, in_sq, count)
-    out_sharpe = _sharpe_of(total_sum - in_sum, total_sq - in_sq, count)
-    best = np.argmax(in_sharpe, axis=1)
-    best_out = out_sharpe[np.arange(len(best)), best][:, None]
-    # rank 1 = lowest out-of-sample Sharpe, ties averaged
-    ranks = (out_sharpe < best_out).sum(axis=1) + ((out_sharpe == best_out).sum(axis=1) + 1) / 2
-    w = ranks / (n + 1)
-    logits = np.log(w / (1.0 - w)).tolist()
+    chosen = _splits(blocks)
+    all_in_sum, all_in_sq = chosen @ sums, chosen @ squares
+    parts = []
+    # the element-wise work a slice of splits at a time: its temporaries stay in the
+    # cache (whole, each one is splits x trials doubles, 6.6 MB for 64 trials, and
+    # costs a fresh allocation of that size); each split's figures are its own
+    for first in range(0, len(chosen), _SLICE):
+        in_sum, in_sq = all_in_sum[first:first + _SLICE], all_in_sq[first:first + _SLICE]
+        in_sharpe = _sharpe_of(in_sum, in_sq, count)
+        out_sharpe = _sharpe_of(total_sum - in_sum, total_sq - in_sq, count)
+        best = np.argmax(in_sharpe, axis=1)
+        best_out = out_sharpe[np.arange(len(best)), best][:, None]
+        # rank 1 = lowest out-of-sample Sharpe, ties averaged
+        ranks = ((out_sharpe < best_out).sum(axis=1)
+                 + ((out_sharpe == best_out).sum(axis=1) + 1) / 2)
+        w = ranks / (n + 1)
+        parts.append(np.log(w / (1.0 - w)))
+    logits = np.concatenate(parts).tolist()
     pbo = float(np.mean(np.asarray(logits) <= 0.0))
     return {"pbo": pbo, "logits": logits, "splits": len(logits), "blocks": blocks, "trials": n}

@@ -47,6 +47,9 @@ class ResultStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            # the arrival counter lives here: MAX(seq) per insert would scan the table each time
+            self._seq = int(self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM results").fetchone()[0])
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the sweep's results store: {exc}") from None
 
@@ -71,12 +74,11 @@ class ResultStore:
 
     def add(self, row: dict[str, Any]) -> bool:
         """Store one finished task; False when its key was already stored."""
-        seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM results").fetchone()[0]
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 row["key"],
-                seq,
+                self._seq + 1,
                 row["stage"],
                 row["window"],
                 row["params"],
@@ -87,7 +89,10 @@ class ResultStore:
                 row["seconds"],
             ),
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        self._seq += 1
+        return True
 
     def rows(self, stage: str | None = None, window: int | None = None) -> Iterator[dict[str, Any]]:
         query = ("SELECT key, stage, window, params, stats, error, times, equity, seconds "

@@ -143,7 +143,8 @@ def _strategy(spec: Any) -> tuple[type, str]:
     return cls, f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _read_path(path: Path) -> Any:
+def _read_path(path: Path, options: Mapping[str, Any]) -> Any:
+    """A data file as a DataFrame, read as BarFeed would (``file_format``, ``sep``)."""
     import pandas as pd
 
     from finchan.errors import DataError
@@ -151,26 +152,28 @@ def _read_path(path: Path) -> Any:
     if not path.exists():
         raise DataError(f"{path}: no such data file")
     suffix = "".join(path.suffixes[-2:]).lower()
-    if ".parquet" in suffix or suffix.endswith(".pq"):
+    file_format = options.get("file_format")
+    if file_format == "parquet" or (
+            file_format is None and (".parquet" in suffix or suffix.endswith(".pq"))):
         return pd.read_parquet(path)
-    return pd.read_csv(path)
+    return pd.read_csv(path, sep=options.get("sep") or ",")
 
 
-def _materialise(data: Any) -> Any:
+def _materialise(data: Any, options: Mapping[str, Any]) -> Any:
     """Paths read into DataFrames once, here: tasks then never read a file."""
     if isinstance(data, str | os.PathLike):
         path = Path(data).expanduser()
-        return {path.name.split(".")[0]: _read_path(path)}
+        return {path.name.split(".")[0]: _read_path(path, options)}
     if isinstance(data, Mapping):
         return {
-            str(symbol): (_read_path(Path(v).expanduser()) if isinstance(v, str | os.PathLike)
-                          else v)
+            str(symbol): (_read_path(Path(v).expanduser(), options)
+                          if isinstance(v, str | os.PathLike) else v)
             for symbol, v in data.items()
         }
     if isinstance(data, list | tuple):
         out: dict[str, Any] = {}
         for item in data:
-            out.update(_materialise(item))
+            out.update(_materialise(item, options))
         return out
     return data
 
@@ -240,6 +243,18 @@ def _check_options(options: Mapping[str, Any]) -> None:
     if unknown:
         raise ConfigError(f"sweep(): unknown backtest option(s) {', '.join(unknown)} "
                           f"(known: {', '.join(sorted(allowed))})")
+
+
+def _data_options(options: Any) -> dict[str, Any]:
+    """``data_options`` checked before anything runs (not once per task): the options given."""
+    from finchan.trade.data import BarFeedOptions
+
+    try:
+        given = BarFeedOptions.of(options)
+        given.resolve()
+    except ConfigError as exc:
+        raise ConfigError(f"data_options: {exc}") from None
+    return given.given()
 
 
 # --------------------------------------------------------------------------- running
@@ -313,8 +328,11 @@ def _run_tasks(executor: Any, store: ResultStore, tasks: Iterable[dict[str, Any]
             store.add(row)
             failures += row["error"] is not None
             progress.advance(failures)
-            nxt = next(queue, None)
-            if nxt is not None:
+            # slots may have grown (Dask chunks short backtests): fill them
+            while executor.pending() < executor.slots:
+                nxt = next(queue, None)
+                if nxt is None:
+                    break
                 executor.submit(nxt)
     finally:
         progress.stop()
@@ -549,10 +567,11 @@ def sweep(
         )
     if workers is not None and workers < 0:
         raise ConfigError(f"--workers: expected 0 or more, got {workers}")
-    data = _materialise(data)
+    data_options = _data_options(backtest_options.get("data_options"))
+    data = _materialise(data, data_options)
     windows: list[Window] = []
     if wf is not None:
-        first, end = _span(data, dict(backtest_options.get("data_options") or {}))
+        first, end = _span(data, data_options)
         windows = make_windows(wf, first, end)
     if optuna is not None:
         combos = []
@@ -585,7 +604,8 @@ def sweep(
         strategy_ref: Any = cls  # in this process the class itself is fine
     else:
         count = workers or os.cpu_count() or 1
-        executor = DaskExecutor(data, count, scheduler, cluster_options)
+        executor = DaskExecutor(data, count, scheduler, cluster_options,
+                                chunking=optuna is None)
         strategy_ref = strategy_text
     try:
         if out_dir is not None:

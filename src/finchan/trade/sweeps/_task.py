@@ -12,7 +12,7 @@ import time
 import traceback
 from typing import Any
 
-__all__ = ["MAX_POINTS", "run_task"]
+__all__ = ["MAX_POINTS", "run_task", "run_tasks"]
 
 #: at most this many equity points per task are kept (for DSR, PBO and the charts)
 MAX_POINTS = 4096
@@ -87,3 +87,8 @@ def run_task(task: dict[str, Any], data: Any) -> dict[str, Any]:
         row["error"] = _one_line(exc)
     row["seconds"] = time.perf_counter() - t0
     return row
+
+
+def run_tasks(tasks: list[dict[str, Any]], data: Any) -> list[dict[str, Any]]:
+    """Several tasks in one Dask task (a chunk of short backtests): their rows, in order."""
+    return [run_task(task, data) for task in tasks]
