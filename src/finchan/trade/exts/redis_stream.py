@@ -66,6 +66,7 @@ import json
 import logging
 import math
 import time
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
@@ -107,8 +108,10 @@ _TIMER_EVENT = "timer_source.timer"
 #: the bar fields a message maps to, and their default message field names
 BAR_FIELDS = ("symbol", "ts", "datetime", "open", "high", "low", "close", "volume")
 
-# batches read but not yet committed and acknowledged: reading and committing
-# overlap the dispatch; when commits fall behind, the next batches grow instead
+# messages read but not yet committed and acknowledged, in batches: the reader
+# stops reading at _IN_FLIGHT x batch (back-pressure). Counted in messages,
+# not batches: at a low rate every read is a small batch, and a commit (with
+# its fsync) must not cap the rate at a few small batches per commit
 _IN_FLIGHT = 4
 
 
@@ -164,7 +167,7 @@ def redact_url(url: str) -> str:
 class _BatchDone(Event):
     """The marker after a batch's bars: its handler acknowledges the batch."""
 
-    __slots__ = ("acks", "done")
+    __slots__ = ("acks", "done", "messages")
 
     def __init__(
         self, env: Any, timestamp: float, acks: dict[bytes, list[bytes]], done: asyncio.Event
@@ -176,10 +179,59 @@ class _BatchDone(Event):
         self.id = next(env.event_ids) if env is not None else 0
         self.acks = acks
         self.done = done
+        self.messages = sum(len(ids) for ids in acks.values())
 
 
 class _Malformed(Exception):
     pass
+
+
+class _PutBars:
+    """The bars put into the dispatcher, by time, for ``bars_at`` (the broker's cross-symbol rule).
+
+    Kept as the batches were put (each with its times, in order when the
+    stream was), searched by bisection when asked: ``bars_at`` is rare, while
+    indexing every bar by its time cost half a microsecond a bar. A batch
+    marker drops the bars of times before its own, as they are handled.
+    """
+
+    __slots__ = ("_runs",)
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[list[float], list[Any], bool]] = []
+
+    def add(self, bars: list[Any]) -> float:
+        """Keep a batch's bars; return its last time."""
+        stamps = [bar.timestamp for bar in bars]
+        ordered = stamps == sorted(stamps)
+        self._runs.append((stamps, bars, ordered))
+        return stamps[-1] if ordered else max(stamps)
+
+    def at(self, ts: float) -> list[Any]:
+        """The bars of time ``ts``, in put order."""
+        out: list[Any] = []
+        for stamps, bars, ordered in self._runs:
+            if ordered:
+                lo = bisect_left(stamps, ts)
+                out.extend(bars[lo : bisect_right(stamps, ts, lo)])
+            else:
+                out.extend(bar for bar in bars if bar.timestamp == ts)
+        return out
+
+    def drop_before(self, ts: float) -> None:
+        """Forget the bars of times before ``ts``."""
+        runs = []
+        for stamps, bars, ordered in self._runs:
+            if ordered:
+                lo = bisect_left(stamps, ts)
+                if lo:
+                    stamps, bars = stamps[lo:], bars[lo:]
+            else:
+                bars = [bar for bar in bars if bar.timestamp >= ts]
+                stamps = [bar.timestamp for bar in bars]
+            if bars:
+                runs.append((stamps, bars, ordered))
+        self._runs = runs
 
 
 def _stream_bar_class() -> type:
@@ -228,9 +280,10 @@ class RedisStreamSource(AbsEventSource):
         self._field = {name: value.encode() for name, value in names.items()}
         self._client: Any = None
         self._stopped = False
-        # batches put but not yet acknowledged (oldest first): reading the next
-        # batch overlaps the dispatch of the current one, at most _IN_FLIGHT
+        # batches put but not yet acknowledged (oldest first) and their
+        # messages: reading overlaps the dispatch and the commits (_IN_FLIGHT)
         self._in_flight: deque[asyncio.Event] = deque()
+        self._in_flight_messages = 0
         # ids whose XACK failed with the connection: acknowledged after reconnecting
         self._unacked: dict[bytes, list[bytes]] = {}
         #: counters for status lines and tests
@@ -269,7 +322,7 @@ class RedisStreamSource(AbsEventSource):
         # the bars put and not yet handled, by time: the broker matches the
         # orders of every symbol with a bar at a time together (bars_at), as
         # in a backtest, so a time's bars must all be known at its first bar
-        self._by_ts: dict[float, list[Any]] = {}
+        self._put_bars = _PutBars()
         # per stream: the bars (and ids) of the last time of a full batch, held
         # back until the next read, which may bring more bars of that time
         self._held: dict[bytes, tuple[list[Any], list[bytes]]] = {}
@@ -380,11 +433,12 @@ class RedisStreamSource(AbsEventSource):
             await asyncio.wait([committer])
         work = self._take_applied(final=True)
         if work is not None and self.store is not None and self._commit_error is None:
-            self.store.commit_many([work])
+            _commit(self.store, [work])
 
     def _take_applied(self, final: bool = False) -> Any:
-        """The bars dispatched since the last call as journal rows, input positions, status,
-        the strategy's state when changed and a snapshot when due (or ``final``)."""
+        """The bars dispatched since the last call with their input positions, the status,
+        the strategy's state when changed and a snapshot when due (or ``final``): a
+        :class:`~finchan.trade.journal.CommitBatch` whose rows are made in the committer."""
         from finchan.trade.journal import status_snapshot
 
         applied, self._applied = self._applied, []
@@ -392,16 +446,16 @@ class RedisStreamSource(AbsEventSource):
         if self.store is None or not (applied or observed or final):
             return None
         events = [(self._taken + i, name, ts, data) for i, name, ts, data in observed]
-        rows = []
-        last: dict[str, Any] = {}
-        for bar in applied:
+        # a stream's bars are dispatched in its order (they come in time order),
+        # so its last bar dispatched has its highest id
+        last: dict[str, str] = {}
+        streams = len(self._keys)
+        for bar in reversed(applied):
             key = getattr(bar, "stream_key", None)
-            mid = getattr(bar, "stream_id", None)
-            rows.append((bar, key, mid))
-            if key is not None:
-                # a stream's bars are dispatched in its order (they come in time
-                # order), so the last one dispatched has the highest id
-                last[key] = mid
+            if key is not None and key not in last:
+                last[key] = bar.stream_id
+                if len(last) == streams:
+                    break
         account = self.env.get_ext_obj("finchan.exts.sim_broker", None)
         state = None
         runner = self.env.get_ext_obj("finchan.exts.strategy", None)
@@ -410,7 +464,7 @@ class RedisStreamSource(AbsEventSource):
             text = runner.strategy.state.to_json()
             if text != self._state_text:
                 state = self._state_text = text
-        self._taken += len(rows)
+        self._taken += len(applied)
         snapshot = None
         every = self.options.snapshot_bars
         if (
@@ -432,10 +486,11 @@ class RedisStreamSource(AbsEventSource):
                     "the strategy's state cannot be pickled: %s: %s",
                     ext_name, type(exc).__name__, exc,
                 )  # fmt: skip
-        if not rows and not events and state is None and snapshot is None:
+        if not applied and not events and state is None and snapshot is None:
             return None
         status = status_snapshot(account, applied[-1].timestamp) if applied else None
-        return rows, last, status, state, snapshot, events
+        # the bars themselves: the committer makes their rows (journal_rows)
+        return applied, last, status, state, snapshot, events
 
     async def _commit_loop(self) -> None:
         """Commit the queued batches (all that are waiting, in one transaction), then XACK.
@@ -452,7 +507,7 @@ class RedisStreamSource(AbsEventSource):
             try:
                 work = [w for w, _ in items if w is not None]
                 if work and self.store is not None and self._commit_error is None:
-                    await loop.run_in_executor(self._executor, self.store.commit_many, work)
+                    await loop.run_in_executor(self._executor, _commit, self.store, work)
                     for _, last, *_ in work:
                         for key, mid in last.items():
                             self._applied_upto[key.encode()] = stream_id_key(mid)
@@ -474,6 +529,7 @@ class RedisStreamSource(AbsEventSource):
                 for _, event in items:
                     if in_flight and in_flight[0] is event.done:
                         in_flight.popleft()
+                    self._in_flight_messages -= event.messages
                     event.done.set()
 
     async def _recover(self) -> None:
@@ -603,7 +659,8 @@ class RedisStreamSource(AbsEventSource):
                         attempts,
                     )
                     lost_at, attempts, backoff = None, 0, options.reconnect_min
-                await self._consume(event_queue)
+                # bars go in with one dispatcher.eq_put per batch (one wake-up)
+                await self._consume()
                 self.exhausted = True
                 return
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -632,6 +689,7 @@ class RedisStreamSource(AbsEventSource):
             **_fast_connection(self.options.url),
         )  # fmt: skip
         self._client = client
+        client.set_response_callback("XREADGROUP", _raw_reply)
         await client.ping()
         await self._ensure_groups()
         if self._unacked:
@@ -672,7 +730,7 @@ class RedisStreamSource(AbsEventSource):
             await self._ensure_groups()
             return []
 
-    async def _consume(self, queue: EventQueue) -> None:
+    async def _consume(self) -> None:
         options = self.options
         # 1. our own pending entries: delivered before, never acknowledged
         pending: dict[bytes, bytes | str] = {key: b"0" for key in self._keys}
@@ -685,8 +743,8 @@ class RedisStreamSource(AbsEventSource):
                     pending.pop(key, None)
                     continue
                 pending[key] = entries[-1][0]
-                await self._handle(queue, key, entries, replayed=True)
-        await self._flush_held(queue)
+                await self._handle(key, entries, replayed=True)
+        await self._flush_held()
         # 2. new entries
         new: dict[bytes, bytes | str] = {key: ">" for key in self._keys}
         block_ms = max(1, round(options.block * 1000))
@@ -697,11 +755,11 @@ class RedisStreamSource(AbsEventSource):
             for key, entries in reply or ():
                 if entries:
                     got = True
-                    await self._handle(queue, key, entries, replayed=False)
+                    await self._handle(key, entries, replayed=False)
             if got:
                 idle_since = time.monotonic()
                 continue
-            await self._flush_held(queue)
+            await self._flush_held()
             await self._status()
             if (
                 options.idle_timeout is not None
@@ -715,9 +773,7 @@ class RedisStreamSource(AbsEventSource):
                 )
                 return
 
-    async def _handle(
-        self, queue: EventQueue, key: bytes, entries: list[Any], replayed: bool
-    ) -> None:
+    async def _handle(self, key: bytes, entries: list[Any], replayed: bool) -> None:
         """Put one stream's batch as bars and a marker; wait until the marker is handled."""
         options = self.options
         poison: dict[bytes, int] = {}
@@ -786,35 +842,28 @@ class RedisStreamSource(AbsEventSource):
                 self._held[key] = (tail, [a for a in acks if a in tail_ids])
                 del bars[cut:]
                 acks = [a for a in acks if a not in tail_ids]
-        await self._put_batch(queue, key, bars, acks)
+        await self._put_batch(key, bars, acks)
 
-    async def _flush_held(self, queue: EventQueue) -> None:
+    async def _flush_held(self) -> None:
         """Put the held-back bars: the read that could have brought more of their time did not."""
         for key in list(self._held):
             bars, acks = self._held.pop(key)
-            await self._put_batch(queue, key, bars, acks)
+            await self._put_batch(key, bars, acks)
 
-    async def _put_batch(
-        self, queue: EventQueue, key: bytes, bars: list[Any], acks: list[bytes]
-    ) -> None:
+    async def _put_batch(self, key: bytes, bars: list[Any], acks: list[bytes]) -> None:
         if not bars:
             if acks:
                 await self._ack({key: acks})
             return
-        by_ts = self._by_ts
-        for bar in bars:
-            same = by_ts.get(bar.timestamp)
-            if same is None:
-                by_ts[bar.timestamp] = [bar]
-            else:
-                same.append(bar)
+        last_ts = self._put_bars.add(bars)
         done = asyncio.Event()
         self._in_flight.append(done)
+        marker = _BatchDone(self.env, last_ts, {key: acks}, done)
+        self._in_flight_messages += marker.messages
         # one put for the batch: one wake-up of the dispatcher, not one per bar
-        self.env.dispatcher.eq_put(
-            *bars, _BatchDone(self.env, max(b.timestamp for b in bars), {key: acks}, done)
-        )
-        if len(self._in_flight) >= _IN_FLIGHT:
+        self.env.dispatcher.eq_put(*bars, marker)
+        limit = _IN_FLIGHT * self.options.batch
+        while self._in_flight_messages >= limit and self._in_flight:
             await self._in_flight[0].wait()
         self._raise_commit_error()
 
@@ -826,13 +875,11 @@ class RedisStreamSource(AbsEventSource):
 
     def bars_at(self, ts: float) -> list[Any]:
         """The bars of time ``ts`` put and not yet handled (the broker's cross-symbol rule)."""
-        return self._by_ts.get(ts, [])
+        return self._put_bars.at(ts)
 
     def on_batch(self, event: Any) -> None:
         """Handler of the batch marker: every bar before it was handled; queue its commit."""
-        by_ts = self._by_ts
-        for ts in [t for t in by_ts if t < event.timestamp]:
-            del by_ts[ts]
+        self._put_bars.drop_before(event.timestamp)
         self._commits.append((self._take_applied(), event))
         committer = self._committer
         if committer is None or committer.done():
@@ -860,7 +907,9 @@ class RedisStreamSource(AbsEventSource):
             for key, ids in acks.items():
                 self._unacked.setdefault(key, []).extend(ids)
 
-    async def _dead_letter(self, key: bytes, msg_id: bytes, fields: dict, reason: str) -> None:
+    async def _dead_letter(
+        self, key: bytes, msg_id: bytes, flat: list[bytes], reason: str
+    ) -> None:
         target = self.options.dead_letter.format(stream=key.decode())
         logger.warning(
             "%s: message %s %s moved to dead-letter stream %s: %s",
@@ -870,7 +919,7 @@ class RedisStreamSource(AbsEventSource):
             target,
             reason,
         )
-        record = dict(fields)
+        record = _pairs(flat)
         record[b"dead.stream"] = key
         record[b"dead.id"] = msg_id
         record[b"dead.reason"] = reason.encode()
@@ -942,39 +991,63 @@ class RedisStreamSource(AbsEventSource):
 
     # -- message -> bar -----------------------------------------------------------------
     def _make_parser(self) -> Any:
-        """The message -> bar function: a fast path for well-formed messages."""
+        """The message -> bar function: a fast path for well-formed messages.
+
+        A message comes as Redis sends it, ``[field, value, field, value, ...]``
+        (no dict per message). The positions of the bar's fields are worked
+        out once per field layout (a publisher sends one layout), then each
+        message is checked against that layout and read by position.
+        """
         f = self._field
-        f_sym, f_ts, f_o, f_h, f_l, f_c, f_v = (
-            f["symbol"], f["ts"], f["open"], f["high"], f["low"], f["close"], f["volume"]
-        )  # fmt: skip
+        wanted = (f["symbol"], f["ts"], f["open"], f["high"], f["low"], f["close"], f["volume"])
         make = self._bar_class
         isfinite = math.isfinite
         slow = self._to_bar_checked
+        mapped = self._symbols
         symbols: dict[bytes, str] = {}
+        # the last layout seen (its field names) and where the bar's fields are in it
+        layout: list[Any] = [None, None]
 
-        def to_bar(env: Any, key: bytes, fields: dict[bytes, bytes]) -> Any:
+        def positions(names: list[bytes]) -> tuple[int, ...] | None:
+            # the last occurrence of a repeated name wins, as in a dict
+            where = {name: 2 * i + 1 for i, name in enumerate(names)}
+            at = tuple(where.get(name, -1) for name in wanted)
+            # ts, open, high, low, close are required here; the slow path says why
+            return None if min(at[1:6]) < 0 else at
+
+        def to_bar(env: Any, key: bytes, flat: list[bytes]) -> Any:
+            names = flat[0::2]
+            if names != layout[0]:
+                layout[0], layout[1] = names, positions(names)
+            at = layout[1]
+            if at is None:
+                return slow(env, key, flat)
+            i_sym, i_ts, i_o, i_h, i_l, i_c, i_v = at
             try:
-                raw_symbol = fields[f_sym]
-                symbol = symbols.get(raw_symbol)
-                if symbol is None:
-                    symbol = symbols[raw_symbol] = raw_symbol.decode()
-                ts = float(fields[f_ts])
-                o = float(fields[f_o])
-                h = float(fields[f_h])
-                lo = float(fields[f_l])
-                c = float(fields[f_c])
-                raw_v = fields.get(f_v)
-                v = 0.0 if raw_v is None else float(raw_v)
+                if i_sym < 0:
+                    symbol = mapped[key]
+                else:
+                    raw_symbol = flat[i_sym]
+                    symbol = symbols.get(raw_symbol)
+                    if symbol is None:
+                        symbol = symbols[raw_symbol] = raw_symbol.decode()
+                ts = float(flat[i_ts])
+                o = float(flat[i_o])
+                h = float(flat[i_h])
+                lo = float(flat[i_l])
+                c = float(flat[i_c])
+                v = 0.0 if i_v < 0 else float(flat[i_v])
             except (KeyError, ValueError, UnicodeDecodeError):
-                return slow(env, key, fields)  # says what is wrong, or maps the symbol
+                return slow(env, key, flat)  # says what is wrong
             if not isfinite(ts + o + h + lo + c + v):
-                return slow(env, key, fields)
+                return slow(env, key, flat)
             return make(env, symbol, ts, o, h, lo, c, v)
 
         return to_bar
 
-    def _to_bar_checked(self, env: Any, key: bytes, fields: dict[bytes, bytes]) -> Any:
+    def _to_bar_checked(self, env: Any, key: bytes, flat: list[bytes]) -> Any:
         f = self._field
+        fields = _pairs(flat)
         raw_symbol = fields.get(f["symbol"])
         if raw_symbol is not None:
             symbol = raw_symbol.decode()
@@ -1041,6 +1114,36 @@ def _fast_connection(url: str) -> dict[str, Any]:
             return [pack(args)]
 
     return {"connection_class": HiredisPackedConnection}
+
+
+def _commit(store: Any, work: list[tuple[Any, ...]]) -> None:
+    """Commit batches taken by ``_take_applied`` in one transaction (in the committer thread).
+
+    The journal rows are made here, off the event loop.
+    """
+    from finchan.trade.journal import CommitBatch, journal_rows
+
+    store.commit_many(
+        [CommitBatch(journal_rows(bars), *rest) for bars, *rest in work]
+    )
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A message's ``[field, value, ...]`` as a dict (the last of a repeated field wins)."""
+    it = iter(flat)
+    return dict(zip(it, it))
+
+
+def _raw_reply(response: Any, **options: Any) -> Any:
+    """``XREADGROUP``'s reply nearly as Redis sends it: ``[(key, [[id, [field, value, ...]],
+    ...]), ...]`` (RESP3 sends a map of keys, RESP2 a list of pairs).
+
+    redis-py's own callback makes a dict of every message; the parser reads
+    the flat list by position instead.
+    """
+    if isinstance(response, dict):
+        return list(response.items())
+    return response
 
 
 def _number(raw: bytes, name: bytes) -> float:
