@@ -863,6 +863,10 @@ class RedisStreamSource(AbsEventSource):
         # one put for the batch: one wake-up of the dispatcher, not one per bar
         self.env.dispatcher.eq_put(*bars, marker)
         limit = _IN_FLIGHT * self.options.batch
+        if self._in_flight_messages < limit:
+            # the dispatcher's turn before the next read is sent: the bars
+            # reach on_bar sooner, and the next messages are not here yet
+            await asyncio.sleep(0)
         while self._in_flight_messages >= limit and self._in_flight:
             await self._in_flight[0].wait()
         self._raise_commit_error()
@@ -1024,6 +1028,7 @@ class RedisStreamSource(AbsEventSource):
                 return slow(env, key, flat)
             i_sym, i_ts, i_o, i_h, i_l, i_c, i_v = at
             try:
+                symbol: str | None
                 if i_sym < 0:
                     symbol = mapped[key]
                 else:
