@@ -32,6 +32,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -208,7 +209,7 @@ class LiveStore:
         # multi-row INSERT statements by row count (see _insert_rows)
         self._inserts: dict[int, str] = {}
         limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._rows_per_insert = max(1, min(500, limit // 10))
+        self._rows_per_insert = max(1, min(500, limit // 9))
 
     def commit(
         self,
@@ -261,30 +262,27 @@ class LiveStore:
         self.last_ids.update(last_ids)
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        """Append journal rows with multi-row INSERTs.
+        """Append journal rows with multi-row INSERTs; ``seq`` continues by itself.
 
-        One statement per ``_ROWS_PER_INSERT`` rows, not one per row: the
+        One statement per ``_rows_per_insert`` rows, not one per row: the
         commit runs in a worker thread, and sqlite3 hands the GIL back and
         forth around every statement it steps; per row, that ping-pong with
-        the busy event loop cost more than the insert.
+        the busy event loop cost more than the insert. ``seq`` is the rowid,
+        which SQLite gives as one more than the largest (rows are never
+        deleted): the rows' positions, with no Python per row.
         """
         db = self._db
-        seq = self.bars
         per = self._rows_per_insert
         for start in range(0, len(rows), per):
             chunk = rows[start : start + per]
             n = len(chunk)
             sql = self._inserts.get(n)
             if sql is None:
-                sql = self._inserts[n] = "INSERT INTO journal VALUES " + ",".join(
-                    ["(?,?,?,?,?,?,?,?,?,?)"] * n
+                sql = self._inserts[n] = (
+                    "INSERT INTO journal (stream, id, symbol, ts, open, high, low, close, volume) "
+                    "VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?)"] * n)
                 )
-            params: list[Any] = []
-            for row in chunk:
-                seq += 1
-                params.append(seq)
-                params.extend(row)
-            db.execute(sql, params)
+            db.execute(sql, list(chain.from_iterable(chunk)))
 
     def journal(self, env: Any, batch: int = 10_000, after: int = 0) -> Iterator[Bar]:
         """The journal's bars after position ``after``, in dispatch order (created in ``env``)."""

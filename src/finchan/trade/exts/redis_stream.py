@@ -109,10 +109,13 @@ _TIMER_EVENT = "timer_source.timer"
 BAR_FIELDS = ("symbol", "ts", "datetime", "open", "high", "low", "close", "volume")
 
 # messages read but not yet committed and acknowledged, in batches: the reader
-# stops reading at _IN_FLIGHT x batch (back-pressure). Counted in messages,
-# not batches: at a low rate every read is a small batch, and a commit (with
-# its fsync) must not cap the rate at a few small batches per commit
-_IN_FLIGHT = 4
+# stops reading at _IN_FLIGHT x batch (back-pressure; a crash leaves at most
+# that many pending, to be read again). Counted in messages, not batches: at a
+# low rate every read is a small batch, and a commit (with its fsync) must not
+# cap the rate at a few small batches per commit. 16, not 4: a commit waits
+# for the GIL while the loop dispatches, and with less read-ahead the
+# dispatcher ran dry waiting for acknowledgements (bench/live.py drain)
+_IN_FLIGHT = 16
 
 
 class StreamOptions(BaseModel):
