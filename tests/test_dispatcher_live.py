@@ -96,3 +96,32 @@ def test_eq_put_threadsafe_outside_a_run_is_refused(make_env):
     env = live_env(make_env)
     with pytest.raises(RunError, match="not running"):
         env.dispatcher.eq_put_threadsafe(Event(env, "x"))
+
+
+def test_a_long_run_of_due_events_lets_other_tasks_run_while_it_is_dispatched(make_env):
+    # a source reading while a backlog is dispatched (its reads, its commits)
+    env = live_env(make_env)
+    n = 2000
+    dispatched = []
+    ran_at = []
+
+    async def other_task():
+        ran_at.append(len(dispatched))
+
+    def start(event):
+        env.dispatcher.eq_put(*[Event(env, "tick", dt=event.timestamp) for _ in range(n)])
+        asyncio.get_running_loop().create_task(other_task())
+
+    def tick(event):
+        until = time.perf_counter() + 20e-6  # 2,000 x 20 us: several of the loop's slices
+        while time.perf_counter() < until:
+            pass
+        dispatched.append(event)
+        if len(dispatched) == n:
+            env.stop()
+
+    env.dispatcher.subscribe(SysEvents.SYSTEM_STARTED, start)
+    env.dispatcher.subscribe("tick", tick)
+    env.run()
+    assert len(dispatched) == n
+    assert ran_at and ran_at[0] < n, ran_at
