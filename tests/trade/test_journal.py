@@ -66,3 +66,20 @@ def test_a_failed_commit_leaves_the_journal_and_positions_as_they_were(tmp_path)
     store.commit_many([CommitBatch(journal_rows(_bars(3, 1)), {"bars": "3-0"})])
     assert [i for _, i in store.journal_ids()] == ["1-0", "2-0", "3-0"]
     store.close()
+
+
+def test_a_replay_warns_when_a_lagging_stream_put_the_journal_out_of_time_order(tmp_path, caplog):
+    from finchan.trade.journal import JournalFeed
+
+    store = LiveStore(tmp_path / "state.db")
+    late = _bars(1, 1, key="slow")[0]  # time 60, dispatched after the fast stream's 120 and 180
+    fast = _bars(2, 2, key="fast")
+    store.commit_many([CommitBatch(journal_rows([*fast, late]), {"fast": "3-0", "slow": "1-0"})])
+    store.close()
+    with caplog.at_level("WARNING", logger="finchan.trade.journal"):
+        feed = JournalFeed(None, tmp_path / "state.db")
+    assert [bar.timestamp for bar in feed.events_until(1e9)] == [120.0, 180.0, 60.0]
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == [
+        "1 bar(s) were dispatched live after a newer bar of another stream (a stream lagged); "
+        "the replay takes them in time order, so its fills may differ from the live run's"
+    ]

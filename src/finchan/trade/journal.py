@@ -29,6 +29,7 @@ journal as a backtest (:class:`JournalFeed`) and gives the live run's fills.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -81,6 +82,8 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL
 );
 """
+
+logger = logging.getLogger(__name__)
 
 #: the timer events a replay dispatches again (their job is found by its id)
 TIMER_EVENT = "timer_source.timer"
@@ -370,6 +373,13 @@ class JournalFeed(AbsEventSource):
             timers = [e for e in store.journal_events() if e[1] == TIMER_EVENT]
         finally:
             store.close()
+        late = _late_bars(bars)
+        if late:
+            logger.warning(
+                "%s: %d bar(s) were dispatched live after a newer bar of another stream "
+                "(a stream lagged); the replay takes them in time order, so its fills may "
+                "differ from the live run's", path, late,
+            )  # fmt: skip
         if timers:
             # each timer event at its place after the bars dispatched before it,
             # stamped with the last of them (the backtest keeps ties in order);
@@ -408,6 +418,19 @@ class JournalFeed(AbsEventSource):
             if item.__class__ is _JournalTimer:
                 out[i] = item.event(self._env)
         return out
+
+
+def _late_bars(bars: list[Any]) -> int:
+    """How many bars come after a bar of a later time (the journal is in dispatch order)."""
+    late = 0
+    newest = float("-inf")
+    for bar in bars:
+        ts = bar.timestamp
+        if ts < newest:
+            late += 1
+        elif ts > newest:
+            newest = ts
+    return late
 
 
 class _JournalTimer:
