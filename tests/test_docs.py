@@ -35,3 +35,24 @@ def test_ci_runs_the_readme_test_command():
     command = re.search(r"^TEST_COMMAND='(.+)'$", ci, re.M).group(1)
     assert f"\n{command}\n" in readme
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+def _modules_with_examples() -> list[str]:
+    src = ROOT / "src"
+    names = []
+    for path in sorted((src / "finchan").rglob("*.py")):
+        if path.name != "__main__.py" and ">>> " in path.read_text():
+            parts = path.relative_to(src).with_suffix("").parts
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+@pytest.mark.parametrize("name", _modules_with_examples())
+def test_docstring_examples_run(name, tmp_path, monkeypatch):
+    import doctest
+    import importlib
+
+    monkeypatch.chdir(tmp_path)  # an example that writes files writes them here
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -156,3 +156,23 @@ def test_backtest_wires_the_kit_extensions_as_modules(monkeypatch):
     monkeypatch.setattr(_manager.ExtManager, "_import", no_lookup)
     result = backtest(SmaCross, {"SYN": make_bars(300)}, cash=1_000_000)
     assert result.final_equity > 0
+
+
+def test_a_module_over_500_lines_says_why_at_its_top():
+    # issue 9: "no module over about 500 lines without a reason written at its top"
+    unexplained = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") <= 520:
+            continue
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if not any(word in doc for word in ("Size:", "Layout:", "Longer than")):
+            unexplained.append(f"{module_name(path)} ({text.count(chr(10))} lines)")
+    assert unexplained == []
+
+
+def test_an_order_carries_no_broker_working_state():
+    from finchan.trade.orders import Order
+
+    private = [name for name in Order.__slots__ if name.startswith("_")]
+    assert private == []

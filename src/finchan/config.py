@@ -13,6 +13,11 @@ Every validation error names the file and the key path, e.g.
 
 This module imports pydantic and ruamel.yaml; the core imports it only when a
 config is actually read, so ``import finchan`` stays light.
+
+Size: reading (files, merge, limits), the schema (pydantic models of every
+core section) and the error wording are kept together because an error
+message needs all three: the origin of a key (which file), its place in the
+schema and the user's spelling of it.
 """
 
 from __future__ import annotations

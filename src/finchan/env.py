@@ -84,8 +84,8 @@ class Env:
         self._ext_objs: dict[str, Any] = {}
         self._ext_option_overrides: dict[str, dict[str, Any]] = {}
         self._work_dir = config.resolve_path(config.work_dir)
-        self._dispatcher: Dispatcher | None = None
-        self._ext_manager: ExtManager | None = None
+        self._dispatcher: Dispatcher
+        self._ext_manager: ExtManager
         self.set_dispatcher(self._make_dispatcher())
         from finchan.exts import ExtManager
 
@@ -122,22 +122,22 @@ class Env:
     @property
     def now(self) -> datetime:
         """Current datetime (simulated in backtest, wall clock in live); ``dispatcher.now``."""
-        return self._dispatcher.now  # type: ignore[union-attr]
+        return self._dispatcher.now
 
     @property
     def now_ts(self) -> float:
         """Current time as POSIX seconds."""
-        return self._dispatcher.now_ts  # type: ignore[union-attr]
+        return self._dispatcher.now_ts
 
     @property
     def dispatcher(self) -> Dispatcher:
         """The dispatcher."""
-        return self._dispatcher  # type: ignore[return-value]
+        return self._dispatcher
 
     @property
     def ext_manager(self) -> ExtManager:
         """The extension manager."""
-        return self._ext_manager  # type: ignore[return-value]
+        return self._ext_manager
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> bool:
         """Use another dispatcher (before the run)."""
@@ -231,13 +231,10 @@ class Env:
         Nothing: no extension enabled, and no source, subscriber or queued
         event given from Python (those are a run wired by hand).
         """
-        dispatcher = self.dispatcher
         if (
             self.run_mode != RunMode.LIVE
             or self.config.enabled_exts(RunMode.LIVE)
-            or dispatcher._sources
-            or dispatcher._subscribers
-            or dispatcher._heap
+            or self.dispatcher.is_wired
         ):
             return
         hint = ""

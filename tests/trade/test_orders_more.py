@@ -64,7 +64,7 @@ def test_trailing_stop_limit_moves_its_limit_with_the_stop() -> None:
     # gaps below the stop and below the limit: triggered, no fill, and it
     # still trails (backtrader), then it is a plain limit order
     assert broker.process_bar(bar(3, 100.5, 100.8, 100.0, 100.2)) == ()
-    assert order._triggered and (order.stop, order.limit) == (102.0, 101.0)
+    assert broker.is_triggered(order.id) and (order.stop, order.limit) == (102.0, 101.0)
     notices = broker.process_bar(bar(4, 100.5, 101.5, 100.0, 101.2))
     assert [(n.status, n.fill.price) for n in notices] == [(OrderStatus.FILLED, 101.0)]
 

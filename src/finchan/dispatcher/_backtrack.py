@@ -177,7 +177,7 @@ class BackTrackDispatcher(Dispatcher):
         try:
             self._drive(result)
         except Exception as exc:
-            self._callback_failed(callback, event, exc)
+            self.callback_failed(callback, event, exc)
 
     # -- the mode's part of the lifecycle ---------------------------------------------
     def _drive_lifecycle(self, lifecycle: Any) -> None:
@@ -363,7 +363,7 @@ class BackTrackDispatcher(Dispatcher):
         """
         heap = self._heap
         get_callbacks = self._subscribers.get
-        failed = self._callback_failed
+        failed = self.callback_failed
         events = iter(batch)
         for event in events:
             ts = event.timestamp
@@ -427,7 +427,7 @@ class BackTrackDispatcher(Dispatcher):
             try:
                 result = callback(event)
             except Exception as exc:
-                self._callback_failed(callback, event, exc)
+                self.callback_failed(callback, event, exc)
             else:
                 if result is not None and hasattr(result, "__await__"):
                     self._finish_callback(result, callback, event)

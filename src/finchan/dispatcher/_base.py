@@ -17,6 +17,10 @@ in live). In order:
 7. stop the started sources, in reverse;
 8. leave the lifespan: extension ``cleanup`` in reverse load order;
 9. raise the first failure, if any (a Ctrl-C propagates as itself).
+
+Size: just over 500 lines because the lifecycle above, the queue, the
+subscriptions and the signal handling are one state machine; the modes'
+own parts are in ``_backtrack.py`` and ``_live.py``.
 """
 
 from __future__ import annotations
@@ -234,6 +238,11 @@ class Dispatcher:
     def event_sources(self) -> tuple[AbsEventSource, ...]:
         return tuple(self._sources)
 
+    @property
+    def is_wired(self) -> bool:
+        """Whether anything was given to run: a source, a subscriber or a queued event."""
+        return bool(self._sources or self._subscribers or self._heap)
+
     def _start_source_while_running(self, source: AbsEventSource) -> None:
         self._start_source(source)
 
@@ -408,7 +417,7 @@ class Dispatcher:
                 if result is not None and hasattr(result, "__await__"):
                     await self._await(result)
             except Exception as exc:
-                self._callback_failed(callback, event, exc)
+                self.callback_failed(callback, event, exc)
 
     # -- what a mode writes ----------------------------------------------------------
     def _drive_lifecycle(self, lifecycle: Any) -> None:
@@ -445,7 +454,15 @@ class Dispatcher:
         """Release what the run held (event loops)."""
 
     # -- errors -------------------------------------------------------------
-    def _callback_failed(self, callback: Callback, event: Event, exc: BaseException) -> None:
+    def callback_failed(self, callback: Callback, event: Event, exc: BaseException) -> None:
+        """Handle an exception of a user function called for ``event``, as a subscriber's.
+
+        The dispatcher calls it for its subscribers; code that calls user
+        functions on their behalf (the simulated account calling a strategy's
+        ``on_order``/``on_fill``) calls it too, so that ``on_callback_error``
+        applies the same way: counted, logged, and with ``stop`` the run ends
+        with a :class:`~finchan.errors.CallbackError` whose cause is ``exc``.
+        """
         self.summary.callback_errors += 1
         message = (
             f"callback {describe_callable(callback)} failed on event {event.name!r} "

@@ -34,6 +34,12 @@ applied there) and call one private primitive each (``_set``, ``_hgetall``,
 ...) with ``str`` arguments; a backend implements the abstract primitives,
 may override the others for speed, and overrides :meth:`AbsKvStore._run_pipeline`
 to make a pipeline atomic.
+
+Size: the interface is the contract of ~40 redis-py commands, each with its
+docstring (what redis-py returns, the errors), plus the argument encoding
+all backends share and :class:`KvPipeline`, which buffers the same
+commands; it is long because it is the documentation, not because it mixes
+concerns.
 """
 
 from __future__ import annotations

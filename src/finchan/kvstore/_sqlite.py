@@ -21,6 +21,11 @@ Durability: a write returns after its transaction committed to the WAL; with
 write survives a process kill and a power loss. ``synchronous=normal`` skips
 that fsync: still safe against a killed process (the WAL is in the OS's
 cache), not against power loss; several times faster per write.
+
+Size: one class, because every command of the redis-py-like interface
+(strings, hashes, lists, pipelines) is a short SQL transaction over the same
+three tables and the same write lock; split by command family the schema
+and its invariants would be spread over several files.
 """
 
 from __future__ import annotations

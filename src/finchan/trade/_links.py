@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .orders import Order, OrderStatus
 
 if TYPE_CHECKING:
+    from .bar import Bar
     from .broker import Notice, SimBroker
 
 __all__: list[str] = []
@@ -66,6 +67,19 @@ class Links:
         # orders cancelled by a link during a pass, to take out of the books
         self._dirty: list[Order] = []
 
+    # a snapshot of a live run pickles the links without their broker (the
+    # broker's configuration is rebuilt from the config on restart)
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__ if name != "_broker"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def attach(self, broker: SimBroker) -> None:
+        """Make a restored :class:`Links` the links of ``broker``."""
+        self._broker = broker
+
     # -- linking ---------------------------------------------------------------------------
 
     def add_oco(self, order: Order, other: Order) -> list[Order]:
@@ -108,7 +122,7 @@ class Links:
 
     # -- events ----------------------------------------------------------------------------
 
-    def match(self, order: Order, bar: Any, cap: float, notices: list[Notice]) -> float:
+    def match(self, order: Order, bar: Bar, cap: float, notices: list[Notice]) -> float:
         """``SimBroker._match_order`` plus the consequences for linked orders."""
         if not order.is_open:
             return cap  # cancelled by a link earlier in this pass

@@ -22,7 +22,7 @@ import itertools
 import pickle
 from typing import Any
 
-__all__ = ["load_snapshot", "restore_snapshot", "take_snapshot"]
+__all__ = ["broker_state", "load_snapshot", "restore_broker", "restore_snapshot", "take_snapshot"]
 
 # the broker's slots that change as bars come; the rest is configuration,
 # rebuilt from the same config on restart
@@ -35,8 +35,10 @@ _BROKER_STATE = (
     "_group_symbols",
     "_group_ts",
     "_last_bars",
+    "_links",
     "_now",
     "_orders",
+    "_work",
     "fills",
     "portfolio",
 )
@@ -109,12 +111,33 @@ def _next_id(counter: Any) -> int:
     return int(repr(counter)[6:-1])
 
 
+def broker_state(broker: Any) -> dict[str, Any]:
+    """The simulated broker's state that bars change (picklable with the run's pickler)."""
+    state = {name: getattr(broker, name) for name in _BROKER_STATE}
+    state["next_order_id"] = _next_id(broker._ids)
+    return state
+
+
+def restore_broker(broker: Any, state: dict[str, Any]) -> None:
+    """Put a :func:`broker_state` into a broker built from the same configuration."""
+    for name in _BROKER_STATE:
+        setattr(broker, name, state[name])
+    broker._ids = itertools.count(state["next_order_id"])
+    links = broker._links
+    # the links (OCO groups, brackets) are pickled without their broker, and
+    # the broker's matching step is theirs once there are any (SimBroker._match)
+    if links is not None:
+        links.attach(broker)
+        broker._match = links.match
+    else:
+        broker._match = broker._match_order
+
+
 def take_snapshot(env: Any, account: Any, strategy: Any) -> bytes:
     """The state the journal built so far, as bytes (raises when something is not picklable)."""
     broker = account.broker
     state = {
-        "broker": {name: getattr(broker, name) for name in _BROKER_STATE},
-        "next_order_id": _next_id(broker._ids),
+        "broker": broker_state(broker),
         "account": {name: getattr(account, name) for name in _ACCOUNT_STATE},
         "strategy": {k: v for k, v in vars(strategy).items() if k not in _STRATEGY_SKIP},
     }
@@ -135,10 +158,7 @@ def load_snapshot(env: Any, data: bytes) -> dict[str, Any]:
 
 def restore_snapshot(env: Any, account: Any, strategy: Any, state: dict[str, Any]) -> None:
     """Put a loaded snapshot's state into the (freshly built) account and strategy."""
-    broker = account.broker
-    for name, value in state["broker"].items():
-        setattr(broker, name, value)
-    broker._ids = itertools.count(state["next_order_id"])
+    restore_broker(account.broker, state["broker"])
     # the account's bar handler holds its series and portfolio in a closure
     account.times[:] = state["account"]["times"]
     account.equity[:] = state["account"]["equity"]

@@ -65,7 +65,7 @@ class SimAccount:
         stop``, ends the run with it as the cause of its error.
         """
         assert self.bar is not None  # set before any notice goes out
-        self.env.dispatcher._callback_failed(hook, self.bar, exc)
+        self.env.dispatcher.callback_failed(hook, self.bar, exc)
 
     def _listener_failed(self, listener: Callable[..., Any], exc: Exception) -> None:
         self.hook_failed(listener, exc)

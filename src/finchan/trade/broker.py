@@ -18,6 +18,15 @@ rejections at execution), in the order they happened.
 Commission models are callables ``model(qty, price) -> float`` giving the
 commission of an order of ``qty`` filled at ``price`` in one piece; slippage
 models are callables ``model(price, side) -> float`` giving the worse price.
+
+Layout: the price rules (whether and at which price an order fills on a
+bar) are in :mod:`finchan.trade._fill_rules`, the checks at submission in
+:mod:`finchan.trade._order_checks`, the commission and slippage models in
+:mod:`finchan.trade.costs`, OCO groups and brackets in
+:mod:`finchan.trade._links`. What stays here is the book (open orders per
+symbol, the per-order working state), the batch check of orders decided at
+one time and the execution of fills: one state that every method reads and
+writes, which is why this module is longer than 500 lines.
 """
 
 from __future__ import annotations
@@ -26,14 +35,19 @@ import datetime as _dt
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from numbers import Real
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from finchan._time import get_tz
 from finchan.errors import ConfigError, RunError
+from finchan.trade._fill_rules import FillRules, OrderWork
 from finchan.trade._links import Links
+from finchan.trade._order_checks import QTY_EPS, parse_lots, validate
+from finchan.trade.costs import BpsSlippage, FixedPerOrder, PercentOfValue, PerShare, TickSlippage
 from finchan.trade.orders import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from finchan.trade.portfolio import Portfolio
+
+if TYPE_CHECKING:
+    from finchan.trade.bar import Bar
 
 __all__ = [
     "BpsSlippage",
@@ -59,138 +73,6 @@ _FILLED = OrderStatus.FILLED
 _REJECTED = OrderStatus.REJECTED
 # returned by process_bar when nothing happened: no allocation on the idle path
 _NO_NOTICES: tuple = ()
-# a fill this close to the ordered quantity completes it (fractional units)
-_QTY_EPS = 1e-9
-
-
-# -- commission models ----------------------------------------------------------------------
-
-
-class PerShare:
-    """Commission per unit traded, with an optional minimum per order.
-
-    Example
-    -------
-    >>> PerShare(0.005, minimum=1.0)(100, 50.0), PerShare(0.005, minimum=1.0)(1000, 50.0)
-    (1.0, 5.0)
-    """
-
-    __slots__ = ("minimum", "rate")
-
-    def __init__(self, rate: float, minimum: float = 0.0) -> None:
-        self.rate = rate
-        self.minimum = minimum
-
-    def __call__(self, qty: float, price: float) -> float:
-        comm = qty * self.rate
-        return comm if comm >= self.minimum else self.minimum
-
-    def __repr__(self) -> str:
-        return f"PerShare({self.rate!r}, minimum={self.minimum!r})"
-
-
-class PercentOfValue:
-    """Commission as a fraction of the traded value (``0.001`` is 0.1 %), optional minimum.
-
-    ``PercentOfValue(r)`` charges ``qty * price * r``, like backtrader's
-    ``broker.setcommission(commission=r)``.
-
-    Example
-    -------
-    >>> PercentOfValue(0.001)(100, 50.0)
-    5.0
-    """
-
-    __slots__ = ("minimum", "rate")
-
-    def __init__(self, rate: float, minimum: float = 0.0) -> None:
-        self.rate = rate
-        self.minimum = minimum
-
-    def __call__(self, qty: float, price: float) -> float:
-        # backtrader's operand order, so that both give the same float
-        comm = qty * self.rate * price
-        return comm if comm >= self.minimum else self.minimum
-
-    def __repr__(self) -> str:
-        return f"PercentOfValue({self.rate!r}, minimum={self.minimum!r})"
-
-
-class FixedPerOrder:
-    """A fixed fee per order, whatever its size (paid once, on its first fill).
-
-    Example
-    -------
-    >>> FixedPerOrder(4.95)(100, 50.0)
-    4.95
-    """
-
-    __slots__ = ("amount",)
-
-    def __init__(self, amount: float) -> None:
-        self.amount = amount
-
-    def __call__(self, qty: float, price: float) -> float:
-        return self.amount
-
-    def __repr__(self) -> str:
-        return f"FixedPerOrder({self.amount!r})"
-
-
-# -- slippage models ------------------------------------------------------------------------
-
-
-class BpsSlippage:
-    """Slippage of ``bps`` basis points of the price, against the trader.
-
-    ``BpsSlippage(10)`` is backtrader's ``set_slippage_perc(0.001)``.
-
-    Example
-    -------
-    >>> BpsSlippage(10)(100.0, "BUY"), BpsSlippage(10)(100.0, "SELL")
-    (100.1, 99.9)
-    """
-
-    __slots__ = ("_frac", "bps")
-
-    def __init__(self, bps: float) -> None:
-        self.bps = bps
-        self._frac = bps / 10_000.0
-
-    def __call__(self, price: float, side: Side) -> float:
-        if side == _BUY:
-            return price * (1.0 + self._frac)
-        return price * (1.0 - self._frac)
-
-    def __repr__(self) -> str:
-        return f"BpsSlippage({self.bps!r})"
-
-
-class TickSlippage:
-    """Slippage of ``ticks * tick_size`` price units, against the trader.
-
-    ``TickSlippage(2, 0.01)`` is backtrader's ``set_slippage_fixed(0.02)``.
-
-    Example
-    -------
-    >>> TickSlippage(2, 0.01)(100.0, "BUY"), TickSlippage(2, 0.01)(100.0, "SELL")
-    (100.02, 99.98)
-    """
-
-    __slots__ = ("_amount", "tick_size", "ticks")
-
-    def __init__(self, ticks: float = 1, tick_size: float = 0.01) -> None:
-        self.ticks = ticks
-        self.tick_size = tick_size
-        self._amount = ticks * tick_size
-
-    def __call__(self, price: float, side: Side) -> float:
-        if side == _BUY:
-            return price + self._amount
-        return price - self._amount
-
-    def __repr__(self) -> str:
-        return f"TickSlippage({self.ticks!r}, {self.tick_size!r})"
 
 
 # -- notices --------------------------------------------------------------------------------
@@ -267,7 +149,6 @@ class SimBroker:
         "_batch_pos",
         "_batch_ts",
         "_books",
-        "_close_mode",
         "_comm",
         "_group_symbols",
         "_group_ts",
@@ -278,10 +159,10 @@ class SimBroker:
         "_match",
         "_now",
         "_orders",
-        "_quirks",
-        "_slip",
+        "_rules",
         "_tz",
         "_volume_limit",
+        "_work",
         "allow_short",
         "bars_at",
         "check_submit",
@@ -321,14 +202,14 @@ class SimBroker:
             raise ConfigError(f"SimBroker: unknown time zone tz={tz!r}") from exc
         self.portfolio = portfolio if portfolio is not None else Portfolio(cash)
         self.fill_at = fill_at
-        self._close_mode = fill_at == "close"
         self._volume_limit = volume_limit
         self._comm = commission
-        self._slip = slippage
         self.allow_short = allow_short
         self.check_submit = check_submit
-        self._quirks = backtrader_quirks
-        self._lots = _parse_lots(lots)
+        # the price rules (finchan.trade._fill_rules) and the per-order working state
+        self._rules = FillRules(slippage, backtrader_quirks, fill_at == "close")
+        self._work: dict[int, OrderWork] = {}
+        self._lots = parse_lots(lots)
         #: every fill, in execution order
         self.fills: list[Fill] = []
         self._ids = itertools.count(1)
@@ -336,7 +217,7 @@ class SimBroker:
         # open orders per symbol in submission order; a symbol without open
         # orders has no entry, which is the whole idle path of process_bar
         self._books: dict[str, list[Order]] = {}
-        self._last_bars: dict[str, Any] = {}
+        self._last_bars: dict[str, Bar] = {}
         self._now = -_INF
         # orders submitted at one time are checked together (backtrader's
         # check_submitted): cash they use and positions they change
@@ -347,7 +228,7 @@ class SimBroker:
         #: ``bars_at(ts)``: the bars of every symbol at time ``ts`` (the bar
         #: source's, set by SimAccount), so that the orders of several symbols
         #: meet the bars of one time together; None: symbol by symbol
-        self.bars_at: Callable[[float], Sequence[Any]] | None = None
+        self.bars_at: Callable[[float], Sequence[Bar]] | None = None
         # the time whose bars met the orders of all symbols at once, and those symbols
         self._group_ts = -_INF
         self._group_symbols: set[str] = set()
@@ -371,10 +252,29 @@ class SimBroker:
         """``(size, minimum)`` of ``symbol``'s orders; ``(1.0, 0.0)``, whole units, by default."""
         return self._lots.get(symbol, (1.0, 0.0))
 
-    def last_bar(self, symbol: str) -> Any:
+    def last_bar(self, symbol: str) -> Bar | None:
         """The last bar of ``symbol`` the broker has seen (a :class:`~finchan.trade.bar.Bar`),
         ``None`` before the first: what orders sized by value are priced at."""
         return self._last_bars.get(symbol)
+
+    def share_order_ids(self, other: SimBroker) -> None:
+        """Number this broker's orders from ``other``'s counter (before any order is submitted).
+
+        Several accounts of one run (one per strategy) then give unique ids
+        across the run, as one broker would.
+        """
+        if self._orders:
+            raise RunError("SimBroker.share_order_ids: orders were submitted already")
+        self._ids = other._ids
+
+    def is_triggered(self, order_id: int) -> bool:
+        """Whether the stop of a stop, stop-limit or trailing order was reached.
+
+        A triggered stop trades as a market order, a triggered stop-limit as
+        a limit order; ``False`` for other orders and unknown ids.
+        """
+        work = self._work.get(order_id)
+        return work is not None and work.triggered
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders that can still fill, by id; only those of ``symbol`` if given."""
@@ -406,7 +306,8 @@ class SimBroker:
         self._orders[oid] = order
         if order.created_ts is None:
             order.created_ts = self._now
-        reason = self._validate(order)
+        self._work[oid] = work = OrderWork()
+        reason = validate(order, work, self._lots, self._last_bars, self._rules.close_mode)
         if reason is None and self.check_submit:
             reason = self._check_batch(order)
         if reason is not None:
@@ -416,7 +317,7 @@ class SimBroker:
         if order.tif is TimeInForce.DAY and order.type is not _MARKET:
             # valid until the end of its calendar day; market orders never
             # expire (backtrader), they fill at the next bar whatever its day
-            order._expires = self._day_end(order.created_ts)
+            work.expires = self._day_end(order.created_ts)
         order.status = _ACCEPTED
         if not book:
             return order  # a bracket's child: booked when its parent fills
@@ -543,96 +444,6 @@ class SimBroker:
         if not book:
             del self._books[order.symbol]
 
-    def _validate(self, order: Order) -> str | None:
-        try:
-            order.side = Side(order.side)
-        except ValueError:
-            return f"side must be BUY or SELL, not {order.side!r}"
-        try:
-            order.type = OrderType(order.type)
-        except ValueError:
-            return f"type must be one of {', '.join(OrderType)}, not {order.type!r}"
-        try:
-            order.tif = TimeInForce(order.tif)
-        except ValueError:
-            return f"tif must be GTC or DAY, not {order.tif!r}"
-        if not isinstance(order.created_ts, Real):
-            return f"created_ts must be POSIX seconds (a number), not {order.created_ts!r}"
-        qty = order.qty
-        if not isinstance(qty, Real) or isinstance(qty, bool) or not 0 < qty < _INF:
-            return f"qty must be a positive number, not {qty!r}"
-        lot = self._lots.get(order.symbol)
-        if lot is not None:
-            size, minimum = lot
-            if qty < minimum - _QTY_EPS:
-                return f"qty {qty:g} is below the minimum {minimum:g} of {order.symbol}"
-            steps = qty / size
-            if abs(steps - round(steps)) > 1e-6:
-                return f"qty {qty:g} is not a multiple of the lot size {size:g} of {order.symbol}"
-        otype = order.type
-        if otype is _TRAIL or otype is _TRAIL_LIMIT:
-            return self._start_trail(order)
-        if order.trail_amount is not None or order.trail_percent is not None:
-            return f"trail_amount and trail_percent need a trailing order type, not {otype}"
-        if otype in (_LIMIT, _STOP_LIMIT) and not _is_price(order.limit):
-            return f"{otype} order needs a positive limit price, not {order.limit!r}"
-        if otype in (_STOP, _STOP_LIMIT) and not _is_price(order.stop):
-            return f"{otype} order needs a positive stop price, not {order.stop!r}"
-        if otype is _MARKET and self._close_mode:
-            ref = self._last_bars.get(order.symbol)
-            if ref is None:
-                return f"fill_at='close' needs a bar of {order.symbol} before the order"
-            order._ref_bar = ref
-        return None
-
-    def _start_trail(self, order: Order) -> str | None:
-        # backtrader's StopTrail/StopTrailLimit: the stop starts at the last
-        # close (of the bar the order is decided on) minus the distance for a
-        # sell, plus it for a buy; the limit keeps its distance to the stop
-        otype = order.type
-        amount, pct = order.trail_amount, order.trail_percent
-        if (amount is None) == (pct is None):
-            return f"{otype} order needs exactly one of trail_amount, trail_percent"
-        if amount is not None and not _is_price(amount):
-            return f"trail_amount must be a positive number, not {amount!r}"
-        if pct is not None and not (_is_price(pct) and pct < 1.0):
-            return f"trail_percent must be a fraction in (0, 1), not {pct!r}"
-        if order.stop is not None:
-            return f"{otype} order sets its own stop; stop must be None, not {order.stop!r}"
-        if otype is _TRAIL_LIMIT:
-            if not _is_price(order.limit):
-                return f"{otype} order needs a positive limit price, not {order.limit!r}"
-        elif order.limit is not None:
-            return f"{otype} order takes no limit price (TRAILING_STOP_LIMIT does)"
-        ref = self._last_bars.get(order.symbol)
-        if ref is None:
-            return f"{otype} order needs a bar of {order.symbol} before it (it trails the close)"
-        price = ref.close
-        distance = amount if pct is None else price * pct
-        stop = price + distance if order.side is _BUY else price - distance
-        if not _is_price(stop):
-            return f"{otype} order: the trail puts the stop at {stop:g}, not a positive price"
-        order.stop = stop
-        if otype is _TRAIL_LIMIT:
-            order._limit_offset = stop - order.limit
-        return None
-
-    def _trail(self, order: Order, price: float) -> None:
-        """Move a trailing order's stop (and limit) after a bar that did not fill it."""
-        pct = order.trail_percent
-        distance = order.trail_amount if pct is None else price * pct
-        if order.side is _BUY:
-            stop = price + distance  # type: ignore[operator]
-            if stop >= order.stop:  # type: ignore[operator]
-                return
-        else:
-            stop = price - distance  # type: ignore[operator]
-            if stop <= order.stop:  # type: ignore[operator]
-                return
-        order.stop = stop
-        if order.type is _TRAIL_LIMIT:
-            order.limit = stop - order._limit_offset
-
     def _check_batch(self, order: Order) -> str | None:
         # backtrader's check_submitted: pseudo-execute the orders decided at
         # one time, one after the other, at their reference price (market:
@@ -653,7 +464,7 @@ class SimBroker:
         # or a protective stop and a take-profit for one position, are all
         # accepted; the fill-time check stops a second exit from opening a short
         held = self.portfolio.qty(symbol) + self._batch_bought.get(symbol, 0.0)
-        if not buy and not self.allow_short and held - qty < -_QTY_EPS:
+        if not buy and not self.allow_short and held - qty < -QTY_EPS:
             return (
                 f"would sell short ({symbol} position {held:g}, sell {qty:g}); allow_short is off"
             )
@@ -668,9 +479,9 @@ class SimBroker:
                 return None
             price = ref.close
         elif otype is _LIMIT:
-            price = order.limit
+            price = cast(float, order.limit)  # checked by validate() before
         else:
-            price = order.stop
+            price = cast(float, order.stop)
         comm = self._comm(qty, price) if self._comm is not None else 0.0
         free, need = self._batch_funds(symbol, pos, signed, price)
         cash = free + self._batch_cash - need - comm
@@ -707,7 +518,7 @@ class SimBroker:
 
     # -- the bar loop ----------------------------------------------------------------------
 
-    def process_bar(self, bar: Any) -> Sequence[Notice]:
+    def process_bar(self, bar: Bar) -> Sequence[Notice]:
         """Match the open orders of ``bar.symbol`` against ``bar``; mark the portfolio.
 
         Orders are taken in submission order. Each order first expires if it
@@ -750,7 +561,7 @@ class SimBroker:
             self._links.sweep()
         return notices
 
-    def _match_book(self, book: list[Order], bar: Any) -> Sequence[Notice]:
+    def _match_book(self, book: list[Order], bar: Bar) -> Sequence[Notice]:
         notices: list[Notice] = []
         volume_limit = self._volume_limit
         # what the orders of this symbol may still take from this bar; under
@@ -768,7 +579,7 @@ class SimBroker:
                 del self._books[bar.symbol]
         return notices if notices else _NO_NOTICES
 
-    def _match_group(self, bar: Any, peers: Sequence[Any]) -> Sequence[Notice]:
+    def _match_group(self, bar: Bar, peers: Sequence[Bar]) -> Sequence[Notice]:
         # backtrader's rule for orders of several symbols meeting bars of one
         # time: one pass over the open orders in submission order, each
         # against its own symbol's bar, so the cash a sale frees is there for
@@ -815,33 +626,35 @@ class SimBroker:
                 del books[symbol]
         return notices if notices else _NO_NOTICES
 
-    def _match_order(self, order: Order, bar: Any, cap: float, notices: list[Notice]) -> float:
+    def _match_order(self, order: Order, bar: Bar, cap: float, notices: list[Notice]) -> float:
         """Expire, trigger or fill one order on ``bar``; return the volume left for its symbol."""
         ts = bar.timestamp
-        if ts <= order.created_ts:
+        if ts <= cast(float, order.created_ts):  # set at submission
             return cap
-        if ts >= order._expires:
-            if order._expires == -_INF:
-                order._expires = self._day_end(ts)
+        work = self._work[order.id]
+        if ts >= work.expires:
+            if work.expires == -_INF:
+                work.expires = self._day_end(ts)
             else:
                 order.status = OrderStatus.EXPIRED
                 order.reason = "day order expired"
                 notices.append(Notice(order, OrderStatus.EXPIRED, None))
                 return cap
-        price = self._price(order, bar)
+        rules = self._rules
+        price = rules.price(order, work, bar)
         if price is None:
             return cap
         qty = order.qty - order.filled_qty
         volume_limit = self._volume_limit
-        quirks = self._quirks
-        if order.type is _MARKET and self._close_mode:
-            ref = order._ref_bar
+        quirks = rules.quirks
+        if order.type is _MARKET and rules.close_mode:
+            ref = cast("Bar", work.ref_bar)  # set at submission in close mode
             if volume_limit is not None:
                 avail = cap if quirks else _volume_cap(ref.volume, volume_limit)
                 if qty > avail:
                     qty = avail
             if qty > 0.0:
-                self._execute(order, qty, price, ref.timestamp, notices)
+                self._execute(order, work, qty, price, ref.timestamp, notices)
             if order.is_open and not quirks:
                 # it trades the close it was decided on or nothing: what
                 # the volume limit left over is not carried to later bars
@@ -852,13 +665,19 @@ class SimBroker:
             if qty > cap:
                 qty = cap
             if qty > 0.0:
-                filled = self._execute(order, qty, price, ts, notices)
+                filled = self._execute(order, work, qty, price, ts, notices)
                 if not quirks:
                     cap -= filled
         return cap
 
     def _execute(
-        self, order: Order, qty: float, price: float, ts: float, notices: list[Notice]
+        self,
+        order: Order,
+        work: OrderWork,
+        qty: float,
+        price: float,
+        ts: float,
+        notices: list[Notice],
     ) -> float:
         # split into the part closing the current position and the part
         # opening one; the opening part alone can fail (short sale, cash),
@@ -871,7 +690,7 @@ class SimBroker:
             closing = qty if qty < abs(pos) else abs(pos)
         reason = None
         if qty > closing:
-            comm = self._commission(order, qty, price)
+            comm = self._commission(order, work, qty, price)
             if not buy and not self.allow_short:
                 reason = f"would sell short ({order.symbol} position {pos:g}); allow_short is off"
             else:
@@ -884,16 +703,16 @@ class SimBroker:
             if reason is not None:
                 qty = closing
         if qty > 0.0:
-            comm = self._commission(order, qty, price)
+            comm = self._commission(order, work, qty, price)
             fill = Fill(order.id, order.symbol, cast(Side, order.side), qty, price, comm, ts)
             self.fills.append(fill)
             pf.apply_fill(fill)
-            order._filled_value += qty * price
+            work.filled_value += qty * price
             filled = order.filled_qty + qty
             order.filled_qty = filled
-            order.avg_fill_price = order._filled_value / filled
+            order.avg_fill_price = work.filled_value / filled
             order.commission += comm
-            status = _FILLED if order.qty - filled <= _QTY_EPS else _PARTIAL
+            status = _FILLED if order.qty - filled <= QTY_EPS else _PARTIAL
             order.status = status
             notices.append(Notice(order, status, fill))
         if reason is not None:
@@ -902,7 +721,7 @@ class SimBroker:
             notices.append(Notice(order, _REJECTED, None))
         return qty
 
-    def _commission(self, order: Order, qty: float, price: float) -> float:
+    def _commission(self, order: Order, work: OrderWork, qty: float, price: float) -> float:
         model = self._comm
         if model is None:
             return 0.0
@@ -911,174 +730,18 @@ class SimBroker:
         # a later partial fill pays what the whole filled quantity would cost
         # minus what was paid: minimums and fixed fees apply once per order
         total = order.filled_qty + qty
-        comm = model(total, (order._filled_value + qty * price) / total) - order.commission
+        comm = model(total, (work.filled_value + qty * price) / total) - order.commission
         return comm if comm > 0.0 else 0.0
-
-    # -- prices ----------------------------------------------------------------------------
-
-    def _price(self, order: Order, bar: Any) -> float | None:
-        """Fill price of ``order`` on ``bar``, or None; marks stop orders triggered."""
-        otype = order.type
-        buy = order.side is _BUY
-        if otype is _MARKET:
-            if self._close_mode:
-                ref = order._ref_bar
-                cap_bar = bar if self._quirks else ref
-                return self._slipped(ref.close, buy, cap_bar.high, cap_bar.low)
-            return self._slipped(bar.open, buy, bar.high, bar.low)
-        if otype is _LIMIT:
-            return self._limit_price(cast(float, order.limit), buy, bar)
-        if otype is _STOP:
-            if order._triggered:
-                # finchan: a stop that triggered is a market order for the rest
-                return self._slipped(bar.open, buy, bar.high, bar.low)
-            return self._stop_price(order, buy, bar)
-        if otype is _TRAIL:
-            if order._triggered:
-                return self._slipped(bar.open, buy, bar.high, bar.low)
-            price = self._stop_price(order, buy, bar)
-            if price is None:
-                self._trail(order, bar.close)
-            return price
-        if otype is _TRAIL_LIMIT and not order._triggered:
-            price = self._stop_limit_price(order, buy, bar)
-            if price is None:
-                # also when it triggered without filling, as backtrader
-                self._trail(order, bar.close)
-            return price
-        if order._triggered:
-            return self._limit_price(cast(float, order.limit), buy, bar)
-        return self._stop_limit_price(order, buy, bar)
-
-    def _slipped(
-        self, price: float, buy: bool, high: float, low: float, limit: float | None = None
-    ) -> float:
-        # slippage moves the price against the trader, but never outside the
-        # bar's range (backtrader's slip_match=True, slip_out=False) nor past
-        # a limit price (slip_limit=True)
-        slip = self._slip
-        if slip is None:
-            return price
-        if buy:
-            p = slip(price, _BUY)
-            cap = high if limit is None or limit > high else limit
-            return p if p <= cap else cap
-        p = slip(price, Side.SELL)
-        floor = low if limit is None or limit < low else limit
-        return p if p >= floor else floor
-
-    def _limit_price(self, limit: float, buy: bool, bar: Any) -> float | None:
-        popen = bar.open
-        if buy:
-            if limit >= popen:
-                return self._slipped(popen, True, bar.high, bar.low, limit)
-            if limit >= bar.low:
-                return limit
-            return None
-        if limit <= popen:
-            if self._quirks:
-                # backtrader caps a slipped limit sell at the limit only,
-                # so the price may fall below the bar's low
-                return self._slipped(popen, False, bar.high, limit, limit)
-            return self._slipped(popen, False, bar.high, bar.low, limit)
-        if limit <= bar.high:
-            return limit
-        return None
-
-    def _stop_price(self, order: Order, buy: bool, bar: Any) -> float | None:
-        stop = order.stop
-        popen = bar.open
-        if buy:
-            if popen >= stop:
-                price = popen  # gapped through: the open
-            elif bar.high >= stop:
-                price = stop
-            else:
-                return None
-        elif popen <= stop:
-            price = popen
-        elif bar.low <= stop:
-            price = stop
-        else:
-            return None
-        if not self._quirks:
-            order._triggered = True
-        return self._slipped(price, buy, bar.high, bar.low)
-
-    def _stop_limit_price(self, order: Order, buy: bool, bar: Any) -> float | None:
-        # backtrader's _try_exec_stoplimit: a gap through the stop turns the
-        # order into a limit order at once; a touch within the bar fills only
-        # when the bar's shape says the limit was reachable after the touch
-        stop = cast(float, order.stop)  # both set: the broker checked at submission
-        limit = cast(float, order.limit)
-        popen = bar.open
-        pclose = bar.close
-        cap = None if self._quirks else limit
-        if buy:
-            if popen >= stop:
-                order._triggered = True
-                return self._limit_price(limit, True, bar)
-            if bar.high < stop:
-                return None
-            order._triggered = True
-            if limit >= stop:
-                return self._slipped(stop, True, bar.high, bar.low, cap)
-            if popen > pclose and limit >= pclose:
-                # down bar: high (the trigger) came before the close
-                return limit
-            return None
-        if popen <= stop:
-            order._triggered = True
-            return self._limit_price(limit, False, bar)
-        if bar.low > stop:
-            return None
-        order._triggered = True
-        if limit <= stop:
-            return self._slipped(stop, False, bar.high, bar.low, cap)
-        if popen <= pclose and limit <= pclose:
-            return limit
-        return None
 
     def __repr__(self) -> str:
         n_open = sum(len(b) for b in self._books.values())
         return f"<SimBroker orders={len(self._orders)} open={n_open} fills={len(self.fills)}>"
 
 
-def _parse_lots(lots: Mapping[str, Any] | None) -> dict[str, tuple[float, float]]:
-    out: dict[str, tuple[float, float]] = {}
-    for symbol, spec in (lots or {}).items():
-        if isinstance(spec, Mapping):
-            unknown = sorted(set(spec) - {"size", "minimum"})
-            if unknown:
-                keys = ", ".join(unknown)
-                raise ConfigError(f"SimBroker: lots[{symbol!r}]: unknown key(s) {keys}")
-            size, minimum = spec.get("size", 1.0), spec.get("minimum", 0.0)
-        else:
-            try:
-                size, minimum = spec
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"SimBroker: lots[{symbol!r}] must be (size, minimum) or a mapping, "
-                    f"got {spec!r}"
-                ) from None
-        if not _is_price(size) or not (isinstance(minimum, int | float) and 0.0 <= minimum < _INF):
-            raise ConfigError(
-                f"SimBroker: lots[{symbol!r}]: size must be > 0 and minimum >= 0, got "
-                f"size={size!r}, minimum={minimum!r}"
-            )
-        out[str(symbol)] = (float(size), float(minimum))
-    return out
-
-
 def _volume_cap(volume: float, fraction: float) -> float:
     # whole units, like backtrader's FixedBarPerc; the epsilon keeps float
     # noise (0.29 * 100 = 28.999999999999996) from losing a unit
     return float(int(volume * fraction + 1e-9))
-
-
-def _is_price(value: object) -> bool:
-    # numbers.Real also admits numpy scalars, which strategies often compute
-    return isinstance(value, Real) and not isinstance(value, bool) and 0.0 < float(value) < _INF
 
 
 def _order_id(order: Order) -> int:

@@ -24,6 +24,10 @@ are not stored as such: they are a deterministic function of the journal
 them exactly by handing the journal to the same handlers before reading on,
 and order ids continue where they stopped. ``finchan replay`` runs the
 journal as a backtest (:class:`JournalFeed`) and gives the live run's fills.
+
+Size: the SQLite store, its Redis twin and the replay of a live run share
+the journal's format (rows, positions, snapshots); one module keeps the
+format in one place.
 """
 
 from __future__ import annotations

@@ -35,11 +35,14 @@ import datetime as _dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finchan.errors import ConfigError
 from finchan.trade.broker import Notice, SimBroker
 from finchan.trade.orders import Order, Side
+
+if TYPE_CHECKING:
+    from finchan.trade.bar import Bar
 from finchan.trade.portfolio import Portfolio, Position
 
 __all__ = ["CONTRACT_KEYS", "ContractSpec", "MarginBroker", "MarginPortfolio", "parse_contracts"]
@@ -340,7 +343,7 @@ class MarginBroker(SimBroker):
         return self._funds(symbol, pos, qty, closing, buy, price, True)
 
     # -- the bar loop --------------------------------------------------------------------------
-    def process_bar(self, bar: Any) -> Sequence[Notice]:
+    def process_bar(self, bar: Bar) -> Sequence[Notice]:
         """As :meth:`SimBroker.process_bar`, with borrow costs first and margin calls after."""
         pf: MarginPortfolio = self.portfolio  # type: ignore[assignment]
         symbol = bar.symbol

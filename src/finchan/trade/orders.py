@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 __all__ = [
     "Fill",
@@ -115,11 +115,6 @@ class Order:
     """
 
     __slots__ = (
-        "_expires",
-        "_filled_value",
-        "_limit_offset",
-        "_ref_bar",
-        "_triggered",
         "avg_fill_price",
         "commission",
         "created_ts",
@@ -188,11 +183,6 @@ class Order:
         self.commission = 0.0
         self.reason = ""
         # broker's working state
-        self._filled_value = 0.0
-        self._triggered = False
-        self._expires = float("inf")
-        self._ref_bar: Any = None  # the Bar whose close a fill_at="close" order uses
-        self._limit_offset = 0.0  # trailing stop-limit: stop - limit, kept as both move
 
     @property
     def remaining_qty(self) -> float:

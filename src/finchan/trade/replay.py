@@ -40,7 +40,7 @@ class BarReplay(AbsEventSource):
     >>> from finchan.trade._synthetic import make_bars
     >>> replay = BarReplay(BarFeed(None, {"SYN": make_bars(3)}), speed=0)
     >>> replay.name
-    'BarReplay(BarFeed(SYN), speed 0)'
+    'BarReplay(BarFeed(DataFrame #1 (SYN)), speed 0)'
     """
 
     def __init__(self, feed: BarFeed, speed: float = 1.0) -> None:

@@ -38,6 +38,10 @@ with their close time (finchan stamps a bar with its open time):
 
 Resampling costs nothing when unused: a feed without timeframes never calls
 into this module.
+
+Size: just over 500 lines because backtrader's resampling rules, written
+out above, are one algorithm with their quirks; the vectorised form
+(:func:`resample_frame`) checks it.
 """
 
 from __future__ import annotations

@@ -36,6 +36,11 @@ decided at ``now`` and meets only later bars. Linked orders:
 ``buy``/``sell(..., oco=other)`` (one-cancels-others) and
 :meth:`Strategy.buy_bracket`/:meth:`Strategy.sell_bracket` (an entry whose
 stop and take-profit exits go live once it is filled; docs/broker.md).
+
+Size: :class:`Strategy` is the user's whole API (hooks, orders and their
+sizing helpers, history, plots, state), documented method by method; its
+helpers (:class:`Params`, :class:`StrategyState`) are small. Splitting the
+class across mixins would make users read several files to learn one API.
 """
 
 from __future__ import annotations
@@ -408,6 +413,10 @@ class Strategy:
         return self._kept_for("bars", timeframe).bars(symbol, n)
 
     # -- drawing -----------------------------------------------------------------------------
+    def plotted_series(self) -> list[PlotSeries]:
+        """The series recorded by :meth:`plot` so far, in the order they were first plotted."""
+        return list(self._plotted.values())
+
     def plot(
         self, name: str, value: float, *, symbol: str | None = None, panel: str | None = None
     ) -> None:

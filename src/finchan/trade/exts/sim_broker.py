@@ -157,7 +157,7 @@ class BrokerOptions(_Strict):
 def build_commission(options: CommissionOptions | float | None) -> Any:
     """The commission model for the options (None: no commission)."""
     from finchan.errors import ConfigError
-    from finchan.trade.broker import FixedPerOrder, PercentOfValue, PerShare
+    from finchan.trade.costs import FixedPerOrder, PercentOfValue, PerShare
 
     if options is None:
         return None
@@ -173,13 +173,14 @@ def build_commission(options: CommissionOptions | float | None) -> Any:
         return PercentOfValue(options.rate, minimum=options.minimum)
     if options.per_share is not None:
         return PerShare(options.per_share, minimum=options.minimum)
-    return FixedPerOrder(options.fixed)  # type: ignore[arg-type]
+    assert options.fixed is not None  # one form is set: checked above
+    return FixedPerOrder(options.fixed)
 
 
 def build_slippage(options: SlippageOptions | None) -> Any:
     """The slippage model for the options (None: no slippage)."""
     from finchan.errors import ConfigError
-    from finchan.trade.broker import BpsSlippage, TickSlippage
+    from finchan.trade.costs import BpsSlippage, TickSlippage
 
     if options is None:
         return None
@@ -187,7 +188,8 @@ def build_slippage(options: SlippageOptions | None) -> Any:
         raise ConfigError(f"{ext_name}: slippage takes exactly one of bps, ticks")
     if options.bps is not None:
         return BpsSlippage(options.bps)
-    return TickSlippage(options.ticks, options.tick_size)  # type: ignore[arg-type]
+    assert options.ticks is not None  # exactly one form is set: checked above
+    return TickSlippage(options.ticks, options.tick_size)
 
 
 def make_account(env: Env, options: BrokerOptions) -> Any:

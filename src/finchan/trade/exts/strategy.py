@@ -37,6 +37,11 @@ A live run writes the same files into a stable directory,
 ``work_dir/live/<name>/`` (``name`` option, default the strategy class name),
 when it ends (and as it goes: ``finchan.exts.redis_stream``'s
 ``results_interval``); a live run stopped by SIGINT/SIGTERM has ended normally.
+
+Size: the options schema, the single-strategy runner and the
+several-strategies runner (which subclasses it) belong together: they wire
+the same pieces, and the run-directory writing and terminal output are
+already in ``_rundir.py`` and ``_terminal.py``.
 """
 
 from __future__ import annotations
@@ -288,7 +293,7 @@ class StrategyRunner:
             meta=self.meta(),
             periods_per_year=self.options.periods_per_year,
             risk_free_rate=self.options.risk_free_rate,
-            plots=list(self.strategy._plotted.values()),
+            plots=self.strategy.plotted_series(),
         )
 
     def _save_more(self, run_dir: Path) -> None:
@@ -434,7 +439,7 @@ class MultiStrategyRunner(StrategyRunner):
             for i, slot in enumerate(self.slots):
                 account = self.account if i == 0 else make_account(env, broker_options)
                 # one numbering of orders across the accounts: ids stay unique in the total
-                account.broker._ids = self.account.broker._ids
+                account.broker.share_order_ids(self.account.broker)
                 slot.records = account
                 slot.strategy.bind(env, account.broker, slot.params)
                 account.listeners.append(self._notice_hook(slot.strategy, account))

@@ -1,4 +1,11 @@
-"""``finchan.trade.sweep``: the driver of a parameter sweep."""
+"""``finchan.trade.sweep``: the driver of a parameter sweep.
+
+Size: the driver is one procedure (check the inputs, fingerprint the data,
+resume from the store, hand tasks to the executor, gather, rank, write the
+outputs) whose steps share the store and the search space; the pieces with
+their own rules are elsewhere in this package (``_grid``, ``_engine``,
+``_store``, ``_task``, ``_walkforward``, ``_overfit``, ``_report``).
+"""
 
 from __future__ import annotations
 
