@@ -250,7 +250,7 @@ class LiveDispatcher(Dispatcher):
         clock = time.time
         get_callbacks = self._subscribers.get
         observers = self.observers
-        failed = self._callback_failed
+        failed = self.callback_failed
         summary = self.summary
         now = clock()
         until = now + _SLICE

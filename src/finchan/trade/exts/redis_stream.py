@@ -1,8 +1,8 @@
 """Live bars from Redis Streams: the extension ``finchan.exts.redis_stream``.
 
-(Its options and the reader, about 640 lines with this text; messages -> bars
-live in ``_stream_messages``, the journal, commits and recovery in
-``_stream_durable``.)
+Size: about 640 lines with this text, the options and the reader with its
+read-ahead, one concept; messages -> bars live in ``_stream_messages``, the
+journal, commits and recovery in ``_stream_durable``.
 
 A consumer-group reader (redis-py asyncio, hiredis when installed) that turns
 stream messages into ``"bar"`` events. Options::
