@@ -18,6 +18,12 @@ or task per event (a callback's awaitable is awaited in turn). After
 reading and their I/O (acknowledgements, commits) completes while a backlog is
 dispatched. Waiting for the next event is one future the next ``eq_put``
 resolves: one loop iteration from a source's put to its dispatch.
+
+Events put together in time order (a source's batch) take one place in the
+heap between them (a ``_Run``), keyed by the time of its next event and the
+put's sequence number: the order is the same as with one place each (the
+run's events were all put before anything put later), and the heap stays as
+small as the number of batches, not of events.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from heapq import heappop
+from heapq import heappop, heappush, heapreplace
 from typing import TYPE_CHECKING, Any
 
 from finchan._mode import RunMode
@@ -47,6 +53,16 @@ _SOURCE_STOP_TIMEOUT = 1.0
 # to cost nothing per event, short enough that a source's read and its
 # commits overlap the dispatch of a backlog
 _SLICE = 0.002
+
+
+class _Run:
+    """Events put together, in time order: one heap entry that stands for the next of them."""
+
+    __slots__ = ("events", "pos")
+
+    def __init__(self, events: tuple[Event, ...]) -> None:
+        self.events = events
+        self.pos = 0
 
 
 class _LiveQueue:
@@ -113,7 +129,15 @@ class LiveDispatcher(Dispatcher):
 
     # -- queue ------------------------------------------------------------------
     def eq_put(self, *events: Event) -> None:
-        super().eq_put(*events)
+        if len(events) > 1 and not self._exiting:
+            stamps = [event.timestamp for event in events]
+            if stamps == sorted(stamps):
+                heap: list[Any] = self._heap  # entries hold an Event or a _Run
+                heappush(heap, (stamps[0], next(self._seq), _Run(events)))
+            else:
+                super().eq_put(*events)
+        else:
+            super().eq_put(*events)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -246,7 +270,7 @@ class LiveDispatcher(Dispatcher):
         :meth:`Dispatcher._dispatch` inlined (an expiry check only for events
         that expire): no coroutine per event.
         """
-        heap = self._heap
+        heap: list[Any] = self._heap  # entries hold an Event or a _Run
         clock = time.time
         get_callbacks = self._subscribers.get
         observers = self.observers
@@ -255,7 +279,18 @@ class LiveDispatcher(Dispatcher):
         now = clock()
         until = now + _SLICE
         while heap and heap[0][0] <= now and not self._stop_requested:
-            event = heappop(heap)[2]
+            entry = heap[0]
+            event: Any = entry[2]
+            if event.__class__ is _Run:
+                run = event
+                event = run.events[run.pos]
+                run.pos += 1
+                if run.pos < len(run.events):
+                    heapreplace(heap, (run.events[run.pos].timestamp, entry[1], run))
+                else:
+                    heappop(heap)
+            else:
+                heappop(heap)
             summary.events += 1
             if event.expire and self._is_expired(event):
                 continue
