@@ -285,12 +285,15 @@ class DurableState:
                 if self._commit_error is None:
                     self._commit_error = exc
             finally:
-                in_flight = self._in_flight
                 for _, event in items:
-                    if in_flight and in_flight[0] is event.done:
-                        in_flight.popleft()
                     self._in_flight_messages -= event.messages
                     event.done.set()
+                # markers are handled in time order, batches were put in read
+                # order: with several streams a later batch may be done first.
+                # Keep the oldest batch still open at the front (the reader waits on it)
+                in_flight = self._in_flight
+                while in_flight and in_flight[0].is_set():
+                    in_flight.popleft()
 
     async def _recover(self) -> None:
         """Hand the journal to the bar handlers again: the broker and strategy as they were."""

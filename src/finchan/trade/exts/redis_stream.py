@@ -554,7 +554,7 @@ class RedisStreamSource(DurableState, AbsEventSource):
     async def _drain(self) -> None:
         """Wait until every batch put has been handled and acknowledged."""
         while self._in_flight:
-            await self._in_flight[-1].wait()
+            await self._in_flight[0].wait()  # the oldest open batch (see _commit_loop)
         self._raise_commit_error()
 
     def bars_at(self, ts: float) -> list[Any]:
