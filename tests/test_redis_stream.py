@@ -817,10 +817,19 @@ def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, strea
             live.wait(timeout=10)
             assert live.returncode == -signal.SIGKILL, live.stderr.read()
             live = None
-        # SIGTERM: a clean stop, exit 0, with what was handled committed
+        # SIGTERM: a clean stop, exit 0, with what was handled committed. The
+        # killed run may have caught up with the publisher before the kill
+        # landed: then the new run's recovery (its signal handlers are in
+        # place by then) is what to wait for
+        log_path = tmp_path / "work" / "logs" / "finchan.log"
+        runs_before = log_path.read_text(encoding="utf-8").count(" recovered ")
         live = _finchan("-c", str(config), "--mode", "live", "-q")
         before = _journal_count(state)
-        _wait_for(lambda: _journal_count(state) > before, "bars after the last kill")
+        _wait_for(
+            lambda: _journal_count(state) > before
+            or log_path.read_text(encoding="utf-8").count(" recovered ") > runs_before,
+            "bars after the last kill, or the restarted run's recovery",
+        )
         live.send_signal(signal.SIGTERM)
         _finish(live)
         live = None
