@@ -96,3 +96,57 @@ def test_eq_put_threadsafe_outside_a_run_is_refused(make_env):
     env = live_env(make_env)
     with pytest.raises(RunError, match="not running"):
         env.dispatcher.eq_put_threadsafe(Event(env, "x"))
+
+
+def test_a_long_run_of_due_events_lets_other_tasks_run_while_it_is_dispatched(make_env):
+    # a source reading while a backlog is dispatched (its reads, its commits)
+    env = live_env(make_env)
+    n = 2000
+    dispatched = []
+    ran_at = []
+
+    async def other_task():
+        ran_at.append(len(dispatched))
+
+    def start(event):
+        env.dispatcher.eq_put(*[Event(env, "tick", dt=event.timestamp) for _ in range(n)])
+        asyncio.get_running_loop().create_task(other_task())
+
+    def tick(event):
+        until = time.perf_counter() + 20e-6  # 2,000 x 20 us: several of the loop's slices
+        while time.perf_counter() < until:
+            pass
+        dispatched.append(event)
+        if len(dispatched) == n:
+            env.stop()
+
+    env.dispatcher.subscribe(SysEvents.SYSTEM_STARTED, start)
+    env.dispatcher.subscribe("tick", tick)
+    env.run()
+    assert len(dispatched) == n
+    assert ran_at and ran_at[0] < n, ran_at
+
+
+def test_events_put_together_keep_time_order_and_put_order_of_ties_with_single_puts(make_env):
+    # a batch in time order takes one place in the heap; the order must be that of
+    # one place per event: by time, ties in put order
+    env = live_env(make_env)
+    seen = []
+
+    def start(event):
+        t = event.timestamp - 10  # all due at once
+        put = env.dispatcher.eq_put
+        put(*[Event(env, name, dt=t + dt) for name, dt in (("a1", 1), ("a2", 2), ("a2'", 2))])
+        put(Event(env, "x2", dt=t + 2))
+        put(*[Event(env, name, dt=t + dt) for name, dt in (("b1", 1), ("b2", 2), ("b3", 3))])
+        put(*[Event(env, name, dt=t + dt) for name, dt in (("c3", 3), ("c0", 0))])  # not in order
+        put(Event(env, "stop", dt=t + 4))
+
+    names = ["a1", "a2", "a2'", "x2", "b1", "b2", "b3", "c3", "c0"]
+    for name in names:
+        env.dispatcher.subscribe(name, lambda e: seen.append(e.name))
+    env.dispatcher.subscribe(SysEvents.SYSTEM_STARTED, start)
+    env.dispatcher.subscribe("stop", lambda e: env.stop())
+    summary = env.run()
+    assert seen == ["c0", "a1", "b1", "a2", "a2'", "x2", "b2", "b3", "c3"]
+    assert summary.events == 10  # the nine and stop

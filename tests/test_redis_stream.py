@@ -817,10 +817,19 @@ def test_sigkill_at_ten_seeded_moments_loses_and_repeats_nothing(tmp_path, strea
             live.wait(timeout=10)
             assert live.returncode == -signal.SIGKILL, live.stderr.read()
             live = None
-        # SIGTERM: a clean stop, exit 0, with what was handled committed
+        # SIGTERM: a clean stop, exit 0, with what was handled committed. The
+        # killed run may have caught up with the publisher before the kill
+        # landed: then the new run's recovery (its signal handlers are in
+        # place by then) is what to wait for
+        log_path = tmp_path / "work" / "logs" / "finchan.log"
+        runs_before = log_path.read_text(encoding="utf-8").count(" recovered ")
         live = _finchan("-c", str(config), "--mode", "live", "-q")
         before = _journal_count(state)
-        _wait_for(lambda: _journal_count(state) > before, "bars after the last kill")
+        _wait_for(
+            lambda: _journal_count(state) > before
+            or log_path.read_text(encoding="utf-8").count(" recovered ") > runs_before,
+            "bars after the last kill, or the restarted run's recovery",
+        )
         live.send_signal(signal.SIGTERM)
         _finish(live)
         live = None
@@ -927,3 +936,31 @@ def test_publish_writes_each_bar_as_a_message_at_the_given_rate(tmp_path, stream
     assert messages[0] == {"symbol": "ACME", "ts": "1577975400.0", "open": "1.1", "high": "1.3",
                            "low": "1.0", "close": "1.2", "volume": "100.0"}  # fmt: skip
     assert messages[19]["close"] == "1.219" and messages[19]["ts"] == repr(1577975400.0 + 19 * 60)
+
+
+def test_a_stream_behind_another_in_time_is_committed_and_the_run_ends(tmp_path, stream_keys):
+    # the batches of the stream that is behind are handled (their markers come in
+    # time order) before the earlier-read batches of the stream ahead: the reader
+    # must still see every batch acknowledged, and end at its idle timeout
+    import redis
+
+    url = f"{REDIS}/{DB_INPROCESS}"
+    _require_redis(url)
+    ahead, behind = _key(stream_keys, "AHEAD"), _key(stream_keys, "BEHIND")
+    client = redis.Redis.from_url(url, decode_responses=True)
+    for i in range(40):
+        for key, ts in ((ahead, 6000 + 60 * i), (behind, 60 * i)):
+            client.xadd(key, {"ts": str(ts), "open": "1", "high": "1", "low": "1",
+                              "close": "1", "volume": "5"})  # fmt: skip
+    env = _run_live_inprocess(
+        tmp_path,
+        {"url": url, "streams": {ahead: "AHEAD", behind: "BEHIND"}, "batch": 5,
+         "idle_timeout": 0.3},
+    )  # fmt: skip
+    source = env.get_ext_obj("finchan.exts.redis_stream")
+    assert source.received == 80 and not source._in_flight
+    account = env.get_ext_obj("finchan.exts.sim_broker")
+    assert {s: len(p[1]) for s, p in account.prices.items()} == {"AHEAD": 40, "BEHIND": 40}
+    for key in (ahead, behind):
+        assert client.xpending(key, "finchan")["pending"] == 0
+    client.close()

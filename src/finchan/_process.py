@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 __all__ = ["GC_THRESHOLD", "gc_paused", "quiet_gc", "release_sys_path", "use_sys_path"]
 
-#: gen-0 threshold of the garbage collector during a backtest (CPython's default is 700)
+#: gen-0 threshold of the garbage collector during a run (CPython's default is 700)
 GC_THRESHOLD = 100_000
 
 _lock = threading.Lock()
@@ -30,9 +30,10 @@ _path_holders: dict[str, int] = {}
 
 @contextmanager
 def quiet_gc() -> Iterator[None]:
-    """Fewer garbage collections while a backtest runs (reference-counted).
+    """Fewer garbage collections while a run goes (reference-counted).
 
-    A backtest allocates millions of short-lived events; with the default
+    A backtest allocates millions of short-lived events (a live run as many
+    per message it reads); with the default
     threshold CPython runs a young collection every 700 of them and a full one
     every ~70,000, each walking every object the run keeps. Objects from
     before the first run are frozen out of collections and the young

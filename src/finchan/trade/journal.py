@@ -33,11 +33,14 @@ format in one place.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from finchan.errors import DataError
 from finchan.interface.event_source import AbsEventSource
@@ -45,10 +48,12 @@ from finchan.trade.bar import Bar
 
 __all__ = [
     "STATE_FILE",
+    "CommitBatch",
     "JournalFeed",
     "LiveStore",
     "RedisLiveStore",
     "format_status",
+    "journal_rows",
     "read_status",
     "replay_live_run",
     "stream_id_key",
@@ -82,6 +87,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+logger = logging.getLogger(__name__)
+
 #: the timer events a replay dispatches again (their job is found by its id)
 TIMER_EVENT = "timer_source.timer"
 
@@ -93,6 +100,75 @@ def stream_id_key(message_id: str | bytes) -> tuple[int, int]:
     text = message_id.decode() if isinstance(message_id, bytes) else message_id
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
+
+
+class CommitBatch(NamedTuple):
+    """What one batch commits (:meth:`LiveStore.commit_many`)."""
+
+    #: journal rows ``(stream, id, symbol, ts, open, high, low, close, volume)``
+    #: (:func:`journal_rows`), in dispatch order
+    rows: Sequence[tuple[Any, ...]]
+    #: stream key -> last applied message id
+    last_ids: Mapping[str, str]
+    #: the status snapshot (:func:`status_snapshot`), None: none
+    status: Mapping[str, Any] | None = None
+    #: the strategy's ``self.state`` as JSON, None: unchanged
+    state: str | None = None
+    #: ``(journal position, pickle)``, None: none
+    snapshot: tuple[int, bytes] | None = None
+    #: the other events dispatched, ``(pos, name, ts, json)``
+    events: Sequence[tuple[int, str, float, str]] = ()
+
+
+_STREAM_ROW = attrgetter(
+    "stream_key", "stream_id", "symbol", "timestamp", "open", "high", "low", "close", "volume"
+)
+
+
+def _row_values(bar: Any) -> tuple[Any, ...]:
+    return (bar.symbol, bar.timestamp, bar.open, bar.high, bar.low, bar.close,
+            float(bar.volume))  # fmt: skip
+
+
+def journal_rows(bars: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The journal rows of dispatched bars; a bar from a stream carries its key and id.
+
+    One C-level pass for stream bars (the live path: no Python per bar).
+    """
+    try:
+        return list(map(_STREAM_ROW, bars))
+    except AttributeError:  # some bars came from elsewhere (no stream key or id)
+        return [
+            (getattr(bar, "stream_key", None), getattr(bar, "stream_id", None), *_row_values(bar))
+            for bar in bars
+        ]
+
+
+def _merge(batches: Iterable[CommitBatch], events_before: int) -> tuple[Any, ...]:
+    """The batches of one group commit as one: rows, ids, status, state, snapshot, events.
+
+    Events are numbered from ``events_before``; a snapshot stands for the
+    journal and the events up to its batch.
+    """
+    rows: list[tuple[Any, ...]] = []
+    last_ids: dict[str, str] = {}
+    status = state = None
+    snapshot: tuple[int, bytes, int] | None = None
+    events: list[tuple[int, int, str, float, str]] = []
+    n = events_before
+    for batch in batches:
+        rows.extend(batch.rows)
+        last_ids.update(batch.last_ids)
+        if batch.status is not None:
+            status = batch.status
+        if batch.state is not None:
+            state = batch.state
+        for pos, name, ts, data in batch.events:
+            n += 1
+            events.append((n, pos, name, ts, data))
+        if batch.snapshot is not None:
+            snapshot = (*batch.snapshot, n)
+    return rows, last_ids, status, state, snapshot, events
 
 
 class LiveStore:
@@ -137,6 +213,10 @@ class LiveStore:
         self.events: int = row[0]
         #: last applied message id per stream key
         self.last_ids: dict[str, str] = dict(self._db.execute("SELECT stream, last_id FROM input"))
+        # multi-row INSERT statements by row count (see _insert_rows)
+        self._inserts: dict[int, str] = {}
+        limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._rows_per_insert = max(1, min(500, limit // 9))
 
     def commit(
         self,
@@ -145,62 +225,22 @@ class LiveStore:
         status: Mapping[str, Any] | None = None,
     ) -> None:
         """Append ``(bar, stream, id)`` rows, move input positions, store ``status``: atomically."""
-        self.commit_many([(applied, last_ids, status)])
+        rows = [(stream, mid, *_row_values(bar)) for bar, stream, mid in applied]
+        self.commit_many([CommitBatch(rows, last_ids, status)])
 
-    def commit_many(
-        self,
-        batches: Iterable[
-            tuple[
-                Iterable[tuple[Any, str | None, str | None]],
-                Mapping[str, str],
-                Mapping[str, Any] | None,
-            ]
-            | tuple[
-                Iterable[tuple[Any, str | None, str | None]],
-                Mapping[str, str],
-                Mapping[str, Any] | None,
-                str | None,
-                tuple[int, bytes] | None,
-                list[tuple[int, str, float, str]],
-            ]
-        ],
-    ) -> None:
-        """:meth:`commit` of several batches in ONE transaction (group commit), in order.
+    def commit_many(self, batches: Iterable[CommitBatch]) -> None:
+        """Several batches in ONE transaction (group commit), in order.
 
-        A batch may carry two more items: the strategy's state as JSON text
-        (None: unchanged) and a snapshot ``(journal position, bytes)`` (None:
-        none), committed with its journal rows, and the other events
-        dispatched, as ``(pos, name, ts, json)``.
+        Each batch's journal rows (:func:`journal_rows`), input positions,
+        status, strategy state (None: unchanged), snapshot and events go in
+        together; the last status, state and snapshot given win.
         """
-        seq = self.bars
-        rows = []
-        last_ids: dict[str, str] = {}
-        status: Mapping[str, Any] | None = None
-        state: str | None = None
-        snapshot: tuple[int, bytes, int] | None = None
-        events: list[tuple[int, int, str, float, str]] = []
-        events_before = self.events
-        for batch in batches:
-            applied, last, batch_status = batch[0], batch[1], batch[2]
-            if len(batch) > 3 and batch[3] is not None:
-                state = batch[3]
-            if len(batch) > 5:
-                for pos, name, ts, data in batch[5]:
-                    self.events += 1
-                    events.append((self.events, pos, name, ts, data))
-            if len(batch) > 4 and batch[4] is not None:
-                # the snapshot stands for the bars and the events up to here
-                snapshot = (*batch[4], self.events)
-            for bar, stream, mid in applied:
-                seq += 1
-                rows.append((seq, stream, mid, bar.symbol, bar.timestamp, bar.open, bar.high,
-                             bar.low, bar.close, float(bar.volume)))  # fmt: skip
-            last_ids.update(last)
-            status = batch_status if batch_status is not None else status
+        rows, last_ids, status, state, snapshot, events = _merge(batches, self.events)
+        seq = self.bars + len(rows)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            self._insert_rows(rows)
             if events:
                 db.executemany("INSERT INTO events VALUES (?,?,?,?,?)", events)
             db.executemany(
@@ -223,10 +263,33 @@ class LiveStore:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
-            self.events = events_before
             raise
         self.bars = seq
+        self.events += len(events)
         self.last_ids.update(last_ids)
+
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Append journal rows with multi-row INSERTs; ``seq`` continues by itself.
+
+        One statement per ``_rows_per_insert`` rows, not one per row: the
+        commit runs in a worker thread, and sqlite3 hands the GIL back and
+        forth around every statement it steps; per row, that ping-pong with
+        the busy event loop cost more than the insert. ``seq`` is the rowid,
+        which SQLite gives as one more than the largest (rows are never
+        deleted): the rows' positions, with no Python per row.
+        """
+        db = self._db
+        per = self._rows_per_insert
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            n = len(chunk)
+            sql = self._inserts.get(n)
+            if sql is None:
+                sql = self._inserts[n] = (
+                    "INSERT INTO journal (stream, id, symbol, ts, open, high, low, close, volume) "
+                    "VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?)"] * n)
+                )
+            db.execute(sql, list(chain.from_iterable(chunk)))
 
     def journal(self, env: Any, batch: int = 10_000, after: int = 0) -> Iterator[Bar]:
         """The journal's bars after position ``after``, in dispatch order (created in ``env``)."""
@@ -314,6 +377,13 @@ class JournalFeed(AbsEventSource):
             timers = [e for e in store.journal_events() if e[1] == TIMER_EVENT]
         finally:
             store.close()
+        late = _late_bars(bars)
+        if late:
+            logger.warning(
+                "%s: %d bar(s) were dispatched live after a newer bar of another stream "
+                "(a stream lagged); the replay takes them in time order, so its fills may "
+                "differ from the live run's", path, late,
+            )  # fmt: skip
         if timers:
             # each timer event at its place after the bars dispatched before it,
             # stamped with the last of them (the backtest keeps ties in order);
@@ -352,6 +422,19 @@ class JournalFeed(AbsEventSource):
             if item.__class__ is _JournalTimer:
                 out[i] = item.event(self._env)
         return out
+
+
+def _late_bars(bars: list[Any]) -> int:
+    """How many bars come after a bar of a later time (the journal is in dispatch order)."""
+    late = 0
+    newest = float("-inf")
+    for bar in bars:
+        ts = bar.timestamp
+        if ts < newest:
+            late += 1
+        elif ts > newest:
+            newest = ts
+    return late
 
 
 class _JournalTimer:
@@ -533,39 +616,20 @@ class RedisLiveStore:
         return self._prefix + name
 
     def commit(self, applied: Any, last_ids: Mapping[str, str], status: Any = None) -> None:
-        self.commit_many([(applied, last_ids, status)])
+        rows = [(stream, mid, *_row_values(bar)) for bar, stream, mid in applied]
+        self.commit_many([CommitBatch(rows, last_ids, status)])
 
-    def commit_many(self, batches: Iterable[Any]) -> None:
+    def commit_many(self, batches: Iterable[CommitBatch]) -> None:
         """Like :meth:`LiveStore.commit_many`, in one ``MULTI``/``EXEC``."""
         k = self._key
         dumps = json.dumps
-        rows: list[str] = []
-        events: list[str] = []
-        last_ids: dict[str, str] = {}
-        status = state = None
-        snapshot = None
-        n_events = self.events
-        for batch in batches:
-            applied, last, batch_status = batch[0], batch[1], batch[2]
-            for bar, stream, mid in applied:
-                rows.append(dumps([stream, mid, bar.symbol, bar.timestamp, bar.open, bar.high,
-                                   bar.low, bar.close, float(bar.volume)]))  # fmt: skip
-            last_ids.update(last)
-            status = batch_status if batch_status is not None else status
-            if len(batch) > 3 and batch[3] is not None:
-                state = batch[3]
-            if len(batch) > 5:
-                for event in batch[5]:
-                    events.append(dumps(list(event)))
-                    n_events += 1
-            if len(batch) > 4 and batch[4] is not None:
-                snapshot = (*batch[4], n_events)
+        rows, last_ids, status, state, snapshot, events = _merge(batches, self.events)
         seq = self.bars + len(rows)
         pipe = self._client.pipeline(transaction=True)
         if rows:
-            pipe.rpush(k("journal"), *rows)
+            pipe.rpush(k("journal"), *[dumps([*row[:8], float(row[8])]) for row in rows])
         if events:
-            pipe.rpush(k("events"), *events)
+            pipe.rpush(k("events"), *[dumps(list(event[1:])) for event in events])
         if last_ids:
             pipe.hset(k("input"), mapping=last_ids)
         if status is not None:
@@ -577,7 +641,7 @@ class RedisLiveStore:
                                                "events": snapshot[2]})  # fmt: skip
         pipe.execute()
         self.bars = seq
-        self.events = n_events
+        self.events += len(events)
         self.last_ids.update(last_ids)
 
     def journal(self, env: Any, batch: int = 10_000, after: int = 0) -> Iterator[Bar]:

@@ -1,5 +1,9 @@
 """Live bars from Redis Streams: the extension ``finchan.exts.redis_stream``.
 
+Size: about 640 lines with this text, the options and the reader with its
+read-ahead, one concept; messages -> bars live in ``_stream_messages``, the
+journal, commits and recovery in ``_stream_durable``.
+
 A consumer-group reader (redis-py asyncio, hiredis when installed) that turns
 stream messages into ``"bar"`` events. Options::
 
@@ -37,16 +41,17 @@ Order of work: on start the reader first takes its own pending entries
 (``XREADGROUP ... 0``: delivered before, never acknowledged), then new ones
 (``>``). Each batch is put as bar events followed by a batch marker; when the
 dispatcher reaches the marker every bar of the batch has been handled and the
-batch is committed and acknowledged (``XACK``). The next batch is read while
-the dispatcher handles the current one, never more than two ahead, so a
-crash leaves at most those messages pending, to be read again at the next
-start.
+batch is committed and acknowledged (``XACK``). Reading goes on while the
+dispatcher handles what was read and the committer writes it, up to 16 x
+``batch`` messages read and not yet acknowledged (back-pressure); a crash
+leaves at most those pending, to be read again at the next start.
 
 Durable state (:mod:`finchan.trade.journal`): when a batch's marker is
 reached, the bars dispatched since the last one, the last applied id per
 stream, the strategy's ``self.state`` (when changed) and a status snapshot
-are committed in one SQLite transaction, and
-only then is the batch acknowledged. On restart the journal is handed to the
+are queued for the committer, which writes every batch waiting in ONE
+SQLite transaction in a worker thread (group commit) while the next bars
+are dispatched; only then are those batches acknowledged. On restart the journal is handed to the
 bar handlers again (rebuilding the broker and the strategy exactly), the
 committed ``self.state`` is loaded, pending
 entries at or below the last applied id are acknowledged and skipped, and
@@ -62,10 +67,9 @@ is not idleness.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
 import time
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
@@ -74,9 +78,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from finchan._secrets import mask_secrets
-from finchan.errors import ConfigError, DataError, RunError
+from finchan.errors import ConfigError, DataError
 from finchan.event import Event, SysEvents
 from finchan.interface.event_source import AbsEventSource
+from finchan.trade.exts._stream_durable import BATCH_EVENT, EXT_NAME, DurableState
+from finchan.trade.exts._stream_messages import (
+    BAR_FIELDS,
+    Malformed,
+    MessageParser,
+    fast_connection,
+    pairs,
+    raw_reply,
+)
 
 if TYPE_CHECKING:
     from finchan.env import Env
@@ -93,23 +106,19 @@ __all__ = [
     "unload_finchan_ext",
 ]
 
-ext_name = "finchan.exts.redis_stream"
+ext_name = EXT_NAME
 required_exts: list[str] = []
 
 logger = logging.getLogger(__name__)
 
-#: name of the marker event that closes each batch (its handler acknowledges the batch)
-BATCH_EVENT = "finchan.redis_stream.batch"
-
-# the timer source's event (finchan.exts.timer_source.TIMER_EVENT; not imported: optional ext)
-_TIMER_EVENT = "timer_source.timer"
-
-#: the bar fields a message maps to, and their default message field names
-BAR_FIELDS = ("symbol", "ts", "datetime", "open", "high", "low", "close", "volume")
-
-# batches read but not yet committed and acknowledged: reading and committing
-# overlap the dispatch; when commits fall behind, the next batches grow instead
-_IN_FLIGHT = 4
+# messages read but not yet committed and acknowledged, in batches: the reader
+# stops reading at _IN_FLIGHT x batch (back-pressure; a crash leaves at most
+# that many pending, to be read again). Counted in messages, not batches: at a
+# low rate every read is a small batch, and a commit (with its fsync) must not
+# cap the rate at a few small batches per commit. 16, not 4: a commit waits
+# for the GIL while the loop dispatches, and with less read-ahead the
+# dispatcher ran dry waiting for acknowledgements (bench/live.py drain)
+_IN_FLIGHT = 16
 
 
 class StreamOptions(BaseModel):
@@ -164,7 +173,7 @@ def redact_url(url: str) -> str:
 class _BatchDone(Event):
     """The marker after a batch's bars: its handler acknowledges the batch."""
 
-    __slots__ = ("acks", "done")
+    __slots__ = ("acks", "done", "messages")
 
     def __init__(
         self, env: Any, timestamp: float, acks: dict[bytes, list[bytes]], done: asyncio.Event
@@ -176,24 +185,58 @@ class _BatchDone(Event):
         self.id = next(env.event_ids) if env is not None else 0
         self.acks = acks
         self.done = done
+        self.messages = sum(len(ids) for ids in acks.values())
 
 
-class _Malformed(Exception):
-    pass
+class _PutBars:
+    """The bars put into the dispatcher, by time, for ``bars_at`` (the broker's cross-symbol rule).
+
+    Kept as the batches were put (each with its times, in order when the
+    stream was), searched by bisection when asked: ``bars_at`` is rare, while
+    indexing every bar by its time cost half a microsecond a bar. A batch
+    marker drops the bars of times before its own, as they are handled.
+    """
+
+    __slots__ = ("_runs",)
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[list[float], list[Any], bool]] = []
+
+    def add(self, bars: list[Any]) -> float:
+        """Keep a batch's bars; return its last time."""
+        stamps = [bar.timestamp for bar in bars]
+        ordered = stamps == sorted(stamps)
+        self._runs.append((stamps, bars, ordered))
+        return stamps[-1] if ordered else max(stamps)
+
+    def at(self, ts: float) -> list[Any]:
+        """The bars of time ``ts``, in put order."""
+        out: list[Any] = []
+        for stamps, bars, ordered in self._runs:
+            if ordered:
+                lo = bisect_left(stamps, ts)
+                out.extend(bars[lo : bisect_right(stamps, ts, lo)])
+            else:
+                out.extend(bar for bar in bars if bar.timestamp == ts)
+        return out
+
+    def drop_before(self, ts: float) -> None:
+        """Forget the bars of times before ``ts``."""
+        runs = []
+        for stamps, bars, ordered in self._runs:
+            if ordered:
+                lo = bisect_left(stamps, ts)
+                if lo:
+                    stamps, bars = stamps[lo:], bars[lo:]
+            else:
+                bars = [bar for bar in bars if bar.timestamp >= ts]
+                stamps = [bar.timestamp for bar in bars]
+            if bars:
+                runs.append((stamps, bars, ordered))
+        self._runs = runs
 
 
-def _stream_bar_class() -> type:
-    from finchan.trade.bar import Bar
-
-    class StreamBar(Bar):
-        """A bar that knows the stream message it came from (for the journal)."""
-
-        __slots__ = ("stream_id", "stream_key")
-
-    return StreamBar
-
-
-class RedisStreamSource(AbsEventSource):
+class RedisStreamSource(DurableState, AbsEventSource):
     """Bars from one or several Redis streams through a consumer group.
 
     Parameters
@@ -225,12 +268,13 @@ class RedisStreamSource(AbsEventSource):
             ) from None
         names = {name: name for name in BAR_FIELDS}
         names.update(options.fields)
-        self._field = {name: value.encode() for name, value in names.items()}
+        field = {name: value.encode() for name, value in names.items()}
         self._client: Any = None
         self._stopped = False
-        # batches put but not yet acknowledged (oldest first): reading the next
-        # batch overlaps the dispatch of the current one, at most _IN_FLIGHT
+        # batches put but not yet acknowledged (oldest first) and their
+        # messages: reading overlaps the dispatch and the commits (_IN_FLIGHT)
         self._in_flight: deque[asyncio.Event] = deque()
+        self._in_flight_messages = 0
         # ids whose XACK failed with the connection: acknowledged after reconnecting
         self._unacked: dict[bytes, list[bytes]] = {}
         #: counters for status lines and tests
@@ -239,37 +283,14 @@ class RedisStreamSource(AbsEventSource):
         self.reconnects = 0
         #: the newest id read per stream key (bytes)
         self.last_ids: dict[bytes, bytes] = {}
-        self._bar_class = _stream_bar_class()
-        self._to_bar = self._make_parser()
-        #: the durable state (None: none)
-        self.store: Any = None
-        # last applied id per stream key, as sortable tuples (from the store)
-        self._applied_upto: dict[bytes, tuple[int, int]] = {}
-        # bars dispatched since the last commit, in dispatch order
-        self._applied: list[Any] = []
-        self._recovering = False
-        # the strategy's state as last committed (JSON), to write it only when changed
-        self._state_text: str | None = None
-        # other events dispatched since the last commit: (bars before it in _applied, ...)
-        self._events: list[tuple[int, str, float, str]] = []
-        # journal position of the bars taken for commits, and of the last snapshot
-        self._taken = 0
-        self._snapshot_at = 0
-        self._snapshots = options.snapshot_bars > 0
-        # batches whose marker was reached, waiting for the committer (FIFO)
-        self._commits: list[tuple[Any, Any]] = []
-        self._committer: asyncio.Task[None] | None = None
-        self._commit_error: Exception | None = None
-        self._executor: Any = None
+        self._parser = MessageParser(field, self._symbols, self._tz)
+        self._to_bar = self._parser.to_bar
         self._started = asyncio.Event()
-        self._status_due = 0.0
-        self._results_due = time.monotonic() + options.results_interval
-        self._status_bars = 0
-        self._status_time = time.monotonic()
+        self._init_state(options.snapshot_bars, options.results_interval)
         # the bars put and not yet handled, by time: the broker matches the
         # orders of every symbol with a bar at a time together (bars_at), as
         # in a backtest, so a time's bars must all be known at its first bar
-        self._by_ts: dict[float, list[Any]] = {}
+        self._put_bars = _PutBars()
         # per stream: the bars (and ids) of the last time of a full batch, held
         # back until the next read, which may bring more bars of that time
         self._held: dict[bytes, tuple[list[Any], list[bytes]]] = {}
@@ -281,299 +302,14 @@ class RedisStreamSource(AbsEventSource):
 
     def start(self) -> None:
         """Open the durable state (see ``state``)."""
-        from finchan.trade.journal import STATE_FILE, LiveStore, stream_id_key
-
-        path = self.options.state
-        if path == "auto":
-            runner = self.env.get_ext_obj("finchan.exts.strategy", None)
-            run_dir = getattr(runner, "run_dir", None)
-            path = None if run_dir is None else str(run_dir / STATE_FILE)
-        if path is None:
-            logger.info("%s: no durable state (state: null or no live run directory)", ext_name)
-            return
-        from concurrent.futures import ThreadPoolExecutor
-
-        if path.startswith(("redis://", "rediss://", "unix://")):
-            from finchan.trade.journal import RedisLiveStore
-
-            runner = self.env.get_ext_obj("finchan.exts.strategy", None)
-            name = getattr(getattr(runner, "run_dir", None), "name", None) or "default"
-            self.store = RedisLiveStore(path, f"finchan:live:{name}:")
-        else:
-            self.store = LiveStore(path)
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="finchan-commit")
-        config_dir = getattr(self.env, "config_dir", None)
-        info = {"config_dir": str(config_dir) if config_dir else None, **self._strategy_meta()}
-        info = json.loads(json.dumps(info, default=str))  # compared as stored
-        before = self.store.run_info()
-        if self.store.bars and before.get("strategy") != info.get("strategy"):
-            # the journal rebuilds the state only through the strategy that wrote it
-            self.store.close()
-            self.store = None
-            raise ConfigError(
-                f"{ext_name}: {path} holds the journal of {before.get('strategy')}, "
-                f"not of {info.get('strategy')}: give this run another name "
-                "(finchan.exts.strategy: name) or move that directory away"
-            )
-        self.store.set_run_info(info)
-        self._taken = self.store.bars
-        self._applied_upto = {
-            key.encode(): stream_id_key(last) for key, last in self.store.last_ids.items()
-        }
-        if self.store.bars:
-            logger.info(
-                "%s: state %s: %d bars in the journal, last applied %s",
-                ext_name,
-                path,
-                self.store.bars,
-                self.store.last_ids,
-            )
-
-    def _strategy_meta(self) -> dict[str, Any]:
-        runner = self.env.get_ext_obj("finchan.exts.strategy", None)
-        if runner is None:
-            return {}
-        meta = runner.meta()
-        return {"strategy": {"class": meta["class"], "params": meta["params"],
-                             "cash": meta["cash"]}}  # fmt: skip
+        self._open_state()
 
     def stop(self) -> None:
         self._stopped = True
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-        if self.store is not None:
-            self.store.close()
-            self.store = None
-
-    # -- the journal ----------------------------------------------------------------------
-    def on_bar(self, bar: Any) -> None:
-        """Journal handler: note each dispatched bar (committed with its batch)."""
-        if not self._recovering:
-            self._applied.append(bar)
-
-    def observe(self, event: Any) -> None:
-        """Dispatcher observer: journal every event that is not a bar or finchan's own."""
-        name = event.name
-        if (
-            self._recovering
-            or name == "bar"
-            or name == BATCH_EVENT
-            or name.startswith("system_event.")
-            or self.store is None
-        ):
-            return
-        kwargs = event.kwargs
-        if name == _TIMER_EVENT and "job" in kwargs:
-            data = json.dumps({"job": kwargs["job"].id})
-        else:
-            data = json.dumps(kwargs, sort_keys=True, default=repr)
-        self._events.append((len(self._applied), name, event.timestamp, data))
+        self._close_state()
 
     def on_started(self, event: Any) -> None:
         self._started.set()
-
-    async def on_exiting(self, event: Any) -> None:
-        """Finish the queued commits, then commit what was dispatched since (a stop mid-batch)."""
-        committer = self._committer
-        if committer is not None:
-            await asyncio.wait([committer])
-        work = self._take_applied(final=True)
-        if work is not None and self.store is not None and self._commit_error is None:
-            self.store.commit_many([work])
-
-    def _take_applied(self, final: bool = False) -> Any:
-        """The bars dispatched since the last call as journal rows, input positions, status,
-        the strategy's state when changed and a snapshot when due (or ``final``)."""
-        from finchan.trade.journal import status_snapshot
-
-        applied, self._applied = self._applied, []
-        observed, self._events = self._events, []
-        if self.store is None or not (applied or observed or final):
-            return None
-        events = [(self._taken + i, name, ts, data) for i, name, ts, data in observed]
-        rows = []
-        last: dict[str, Any] = {}
-        for bar in applied:
-            key = getattr(bar, "stream_key", None)
-            mid = getattr(bar, "stream_id", None)
-            rows.append((bar, key, mid))
-            if key is not None:
-                # a stream's bars are dispatched in its order (they come in time
-                # order), so the last one dispatched has the highest id
-                last[key] = mid
-        account = self.env.get_ext_obj("finchan.exts.sim_broker", None)
-        state = None
-        runner = self.env.get_ext_obj("finchan.exts.strategy", None)
-        if runner is not None:
-            # taken now, at the batch's end, so it matches the journal rows
-            text = runner.strategy.state.to_json()
-            if text != self._state_text:
-                state = self._state_text = text
-        self._taken += len(rows)
-        snapshot = None
-        every = self.options.snapshot_bars
-        if (
-            self._snapshots
-            and runner is not None
-            and self._taken > self._snapshot_at
-            and (final or self._taken - self._snapshot_at >= every)
-        ):
-            from finchan.trade._snapshot import take_snapshot
-
-            try:
-                snapshot = (self._taken, take_snapshot(self.env, account, runner.strategy))
-                self._snapshot_at = self._taken
-            except Exception as exc:
-                # the journal alone still rebuilds everything: only slower
-                self._snapshots = False
-                logger.warning(
-                    "%s: no snapshots for this run (a restart replays the whole journal): "
-                    "the strategy's state cannot be pickled: %s: %s",
-                    ext_name, type(exc).__name__, exc,
-                )  # fmt: skip
-        if not rows and not events and state is None and snapshot is None:
-            return None
-        status = status_snapshot(account, applied[-1].timestamp) if applied else None
-        return rows, last, status, state, snapshot, events
-
-    async def _commit_loop(self) -> None:
-        """Commit the queued batches (all that are waiting, in one transaction), then XACK.
-
-        Runs beside the dispatcher: the SQLite commit and its fsync happen in a
-        worker thread while the next bars are dispatched. A batch is
-        acknowledged, and its place in the read-ahead freed, only once committed.
-        """
-        from finchan.trade.journal import stream_id_key
-
-        loop = asyncio.get_running_loop()
-        while self._commits:
-            items, self._commits = self._commits, []
-            try:
-                work = [w for w, _ in items if w is not None]
-                if work and self.store is not None and self._commit_error is None:
-                    await loop.run_in_executor(self._executor, self.store.commit_many, work)
-                    for _, last, *_ in work:
-                        for key, mid in last.items():
-                            self._applied_upto[key.encode()] = stream_id_key(mid)
-                if self._commit_error is None:
-                    acks: dict[bytes, list[bytes]] = {}
-                    for _, event in items:
-                        for key, ids in event.acks.items():
-                            acks.setdefault(key, []).extend(ids)
-                    await self._ack(acks)
-                    await self._status()
-                    self._refresh_results()
-            except Exception as exc:
-                # nothing is acknowledged from here on; the source task raises it
-                logger.error("%s: committing the state failed: %s", ext_name, exc)
-                if self._commit_error is None:
-                    self._commit_error = exc
-            finally:
-                in_flight = self._in_flight
-                for _, event in items:
-                    if in_flight and in_flight[0] is event.done:
-                        in_flight.popleft()
-                    event.done.set()
-
-    async def _recover(self) -> None:
-        """Hand the journal to the bar handlers again: the broker and strategy as they were."""
-        from finchan.trade.bar import BAR_EVENT
-
-        store = self.store
-        if store is None or not store.bars:
-            return
-        started = time.perf_counter()
-        dispatcher = self.env.dispatcher
-        after, after_events = self._restore_snapshot()
-        handlers = dispatcher.subscribers(BAR_EVENT)
-        # timer events come again at their place among the bars (the strategy's
-        # own events it emits again itself from its handlers)
-        timers = [e for e in store.journal_events(after_events) if e[1] == _TIMER_EVENT]
-        scheduler = self.env.get_ext_obj("finchan.exts.timer_source", None)
-        jobs = getattr(scheduler, "_jobs", {})
-        pending = deque(timers)
-        self._recovering = True
-
-        async def call(callbacks: Any, event: Any) -> None:
-            for handler in callbacks:
-                try:
-                    result = handler(event)
-                    if result is not None and hasattr(result, "__await__"):
-                        await result
-                except Exception as exc:
-                    # the live run logged and went on (on_callback_error: log)
-                    logger.error("recovering %r: %s raised %r", event, handler, exc)
-
-        async def timers_until(pos: int) -> None:
-            while pending and pending[0][0] <= pos:
-                _, name, ts, data = pending.popleft()
-                job = jobs.get(data.get("job"))
-                if job is not None:
-                    event = Event(self.env, name, dt=ts, job=job)
-                    await call(dispatcher.subscribers(name), event)
-
-        seq = after
-        try:
-            for bar in store.journal(self.env, after=after):
-                await timers_until(seq)
-                seq += 1
-                await call(handlers, bar)
-            await timers_until(seq)
-        finally:
-            self._recovering = False
-        state = store.strategy_state()
-        runner = self.env.get_ext_obj("finchan.exts.strategy", None)
-        if state is not None and runner is not None:
-            # the committed value wins over the rebuilt one: a strategy may have
-            # stored what its bars do not give (the wall clock, outside data)
-            runner.strategy.state.load(state)
-            self._state_text = state
-        logger.warning(
-            "%s: recovered %d bars (%d from a snapshot, %d from the journal) in %.2fs",
-            ext_name,
-            store.bars,
-            after,
-            store.bars - after,
-            time.perf_counter() - started,
-        )
-
-    def _restore_snapshot(self) -> tuple[int, int]:
-        """Load the latest snapshot when the account and strategy are all that read bars.
-
-        Returns the bars and events of the journal it stands for ((0, 0): none,
-        replay it all).
-        """
-        from finchan.trade._snapshot import load_snapshot, restore_snapshot
-        from finchan.trade.bar import BAR_EVENT
-
-        assert self.store is not None
-        snap = self.store.snapshot() if self._snapshots else None
-        if snap is None:
-            return 0, 0
-        account = self.env.get_ext_obj("finchan.exts.sim_broker", None)
-        runner = self.env.get_ext_obj("finchan.exts.strategy", None)
-        if account is None or runner is None:
-            return 0, 0
-        known = {account.on_bar, runner.strategy.on_bar, self.on_bar}
-        others = [h for h in self.env.dispatcher.subscribers(BAR_EVENT) if h not in known]
-        if others:
-            # another bar handler builds state the snapshot does not hold
-            logger.info("%s: snapshot not used: other bar handlers %s", ext_name, others)
-            return 0, 0
-        seq, data, events = snap
-        try:
-            state = load_snapshot(self.env, data)
-        except Exception as exc:
-            # e.g. the strategy's code changed: the journal still rebuilds it all
-            logger.warning(
-                "%s: the snapshot at bar %d cannot be loaded (%s: %s); "
-                "replaying the whole journal", ext_name, seq, type(exc).__name__, exc,
-            )  # fmt: skip
-            return 0, 0
-        restore_snapshot(self.env, account, runner.strategy, state)
-        self._snapshot_at = seq
-        return seq, events
 
     # -- the source task ----------------------------------------------------------------
     async def gen_events(self, event_queue: EventQueue, limit_dt: datetime | None = None) -> None:
@@ -603,7 +339,8 @@ class RedisStreamSource(AbsEventSource):
                         attempts,
                     )
                     lost_at, attempts, backoff = None, 0, options.reconnect_min
-                await self._consume(event_queue)
+                # bars go in with one dispatcher.eq_put per batch (one wake-up)
+                await self._consume()
                 self.exhausted = True
                 return
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -629,9 +366,10 @@ class RedisStreamSource(AbsEventSource):
         await self._close()
         client = aioredis.Redis.from_url(
             self.options.url, socket_connect_timeout=2, health_check_interval=0,
-            **_fast_connection(self.options.url),
+            **fast_connection(self.options.url),
         )  # fmt: skip
         self._client = client
+        client.set_response_callback("XREADGROUP", raw_reply)
         await client.ping()
         await self._ensure_groups()
         if self._unacked:
@@ -672,7 +410,7 @@ class RedisStreamSource(AbsEventSource):
             await self._ensure_groups()
             return []
 
-    async def _consume(self, queue: EventQueue) -> None:
+    async def _consume(self) -> None:
         options = self.options
         # 1. our own pending entries: delivered before, never acknowledged
         pending: dict[bytes, bytes | str] = {key: b"0" for key in self._keys}
@@ -685,8 +423,8 @@ class RedisStreamSource(AbsEventSource):
                     pending.pop(key, None)
                     continue
                 pending[key] = entries[-1][0]
-                await self._handle(queue, key, entries, replayed=True)
-        await self._flush_held(queue)
+                await self._handle(key, entries, replayed=True)
+        await self._flush_held()
         # 2. new entries
         new: dict[bytes, bytes | str] = {key: ">" for key in self._keys}
         block_ms = max(1, round(options.block * 1000))
@@ -697,11 +435,11 @@ class RedisStreamSource(AbsEventSource):
             for key, entries in reply or ():
                 if entries:
                     got = True
-                    await self._handle(queue, key, entries, replayed=False)
+                    await self._handle(key, entries, replayed=False)
             if got:
                 idle_since = time.monotonic()
                 continue
-            await self._flush_held(queue)
+            await self._flush_held()
             await self._status()
             if (
                 options.idle_timeout is not None
@@ -715,9 +453,7 @@ class RedisStreamSource(AbsEventSource):
                 )
                 return
 
-    async def _handle(
-        self, queue: EventQueue, key: bytes, entries: list[Any], replayed: bool
-    ) -> None:
+    async def _handle(self, key: bytes, entries: list[Any], replayed: bool) -> None:
         """Put one stream's batch as bars and a marker; wait until the marker is handled."""
         options = self.options
         poison: dict[bytes, int] = {}
@@ -758,7 +494,7 @@ class RedisStreamSource(AbsEventSource):
                 continue
             try:
                 bar = to_bar(env, key, fields)
-            except _Malformed as exc:
+            except Malformed as exc:
                 where = f"{key.decode()} {msg_id.decode()}"
                 if options.on_malformed == "stop":
                     raise DataError(f"{ext_name}: malformed message {where}: {exc}") from None
@@ -786,63 +522,49 @@ class RedisStreamSource(AbsEventSource):
                 self._held[key] = (tail, [a for a in acks if a in tail_ids])
                 del bars[cut:]
                 acks = [a for a in acks if a not in tail_ids]
-        await self._put_batch(queue, key, bars, acks)
+        await self._put_batch(key, bars, acks)
 
-    async def _flush_held(self, queue: EventQueue) -> None:
+    async def _flush_held(self) -> None:
         """Put the held-back bars: the read that could have brought more of their time did not."""
         for key in list(self._held):
             bars, acks = self._held.pop(key)
-            await self._put_batch(queue, key, bars, acks)
+            await self._put_batch(key, bars, acks)
 
-    async def _put_batch(
-        self, queue: EventQueue, key: bytes, bars: list[Any], acks: list[bytes]
-    ) -> None:
+    async def _put_batch(self, key: bytes, bars: list[Any], acks: list[bytes]) -> None:
         if not bars:
             if acks:
                 await self._ack({key: acks})
             return
-        by_ts = self._by_ts
-        for bar in bars:
-            same = by_ts.get(bar.timestamp)
-            if same is None:
-                by_ts[bar.timestamp] = [bar]
-            else:
-                same.append(bar)
+        last_ts = self._put_bars.add(bars)
         done = asyncio.Event()
         self._in_flight.append(done)
+        marker = _BatchDone(self.env, last_ts, {key: acks}, done)
+        self._in_flight_messages += marker.messages
         # one put for the batch: one wake-up of the dispatcher, not one per bar
-        self.env.dispatcher.eq_put(
-            *bars, _BatchDone(self.env, max(b.timestamp for b in bars), {key: acks}, done)
-        )
-        if len(self._in_flight) >= _IN_FLIGHT:
+        self.env.dispatcher.eq_put(*bars, marker)
+        limit = _IN_FLIGHT * self.options.batch
+        if self._in_flight_messages < limit:
+            # the dispatcher's turn before the next read is sent: the bars
+            # reach on_bar sooner, and the next messages are not here yet
+            await asyncio.sleep(0)
+        while self._in_flight_messages >= limit and self._in_flight:
             await self._in_flight[0].wait()
         self._raise_commit_error()
 
     async def _drain(self) -> None:
         """Wait until every batch put has been handled and acknowledged."""
         while self._in_flight:
-            await self._in_flight[-1].wait()
+            await self._in_flight[0].wait()  # the oldest open batch (see _commit_loop)
         self._raise_commit_error()
 
     def bars_at(self, ts: float) -> list[Any]:
         """The bars of time ``ts`` put and not yet handled (the broker's cross-symbol rule)."""
-        return self._by_ts.get(ts, [])
+        return self._put_bars.at(ts)
 
     def on_batch(self, event: Any) -> None:
         """Handler of the batch marker: every bar before it was handled; queue its commit."""
-        by_ts = self._by_ts
-        for ts in [t for t in by_ts if t < event.timestamp]:
-            del by_ts[ts]
-        self._commits.append((self._take_applied(), event))
-        committer = self._committer
-        if committer is None or committer.done():
-            loop = asyncio.get_running_loop()
-            self._committer = loop.create_task(self._commit_loop(), name="finchan commit")
-
-    def _raise_commit_error(self) -> None:
-        error = self._commit_error
-        if error is not None:
-            raise RunError(f"{ext_name}: committing the state failed: {error}") from error
+        self._put_bars.drop_before(event.timestamp)
+        self._queue_commit(event)
 
     async def _ack(self, acks: dict[bytes, list[bytes]]) -> None:
         from redis.exceptions import ConnectionError as RedisConnectionError
@@ -860,7 +582,9 @@ class RedisStreamSource(AbsEventSource):
             for key, ids in acks.items():
                 self._unacked.setdefault(key, []).extend(ids)
 
-    async def _dead_letter(self, key: bytes, msg_id: bytes, fields: dict, reason: str) -> None:
+    async def _dead_letter(
+        self, key: bytes, msg_id: bytes, flat: list[bytes], reason: str
+    ) -> None:
         target = self.options.dead_letter.format(stream=key.decode())
         logger.warning(
             "%s: message %s %s moved to dead-letter stream %s: %s",
@@ -870,7 +594,7 @@ class RedisStreamSource(AbsEventSource):
             target,
             reason,
         )
-        record = dict(fields)
+        record = pairs(flat)
         record[b"dead.stream"] = key
         record[b"dead.id"] = msg_id
         record[b"dead.reason"] = reason.encode()
@@ -879,180 +603,6 @@ class RedisStreamSource(AbsEventSource):
             pipe.xack(key, self.options.group, msg_id)
             await pipe.execute()
         self.dead_lettered += 1
-
-    def _refresh_results(self) -> None:
-        """Rewrite the live directory's result files when due (each file replaced whole)."""
-        interval = self.options.results_interval
-        now = time.monotonic()
-        if not interval or now < self._results_due:
-            return
-        self._results_due = now + interval
-        runner = self.env.get_ext_obj("finchan.exts.strategy", None)
-        run_dir = getattr(runner, "run_dir", None)
-        if run_dir is None:
-            return
-        import os
-        import shutil
-
-        from finchan.trade.result import BacktestResult
-
-        scratch = run_dir / ".refresh"
-        try:
-            BacktestResult(runner.account, meta=runner.meta()).save(scratch, report=False)
-            for path in scratch.iterdir():
-                os.replace(path, run_dir / path.name)
-        except Exception as exc:  # results are a view; the run goes on
-            logger.warning("%s: refreshing the results in %s failed: %s", ext_name, run_dir, exc)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-
-    async def _status(self) -> None:
-        """Log the status line when it is due: rate, lag, open orders, positions, equity."""
-        interval = self.options.status_interval
-        now = time.monotonic()
-        if not interval or now < self._status_due:
-            return
-        self._status_due = now + interval
-        lag = 0
-        try:
-            for key in self._keys:
-                for group in await self._client.xinfo_groups(key):
-                    if group["name"].decode() == self.options.group:
-                        lag += group.get("lag") or 0
-        except Exception:  # a status line is not worth failing for
-            lag = -1
-        bars = self.store.bars if self.store is not None else self.received
-        rate = (bars - self._status_bars) / max(now - self._status_time, 1e-9)
-        self._status_bars, self._status_time = bars, now
-        account = self.env.get_ext_obj("finchan.exts.sim_broker", None)
-        if account is None:
-            logger.info("status: %d bars, %.0f bars/s, lag %s", bars, rate, lag)
-            return
-        broker = account.broker
-        positions = {s: p.qty for s, p in broker.portfolio.positions.items() if p.qty}
-        logger.info(
-            "status: %d bars, %.0f bars/s, lag %s, open orders %d, positions %s, equity %.2f",
-            bars,
-            rate,
-            lag if lag >= 0 else "?",
-            len(broker.open_orders()),
-            positions or "none",
-            broker.portfolio.equity,
-        )
-
-    # -- message -> bar -----------------------------------------------------------------
-    def _make_parser(self) -> Any:
-        """The message -> bar function: a fast path for well-formed messages."""
-        f = self._field
-        f_sym, f_ts, f_o, f_h, f_l, f_c, f_v = (
-            f["symbol"], f["ts"], f["open"], f["high"], f["low"], f["close"], f["volume"]
-        )  # fmt: skip
-        make = self._bar_class
-        isfinite = math.isfinite
-        slow = self._to_bar_checked
-        symbols: dict[bytes, str] = {}
-
-        def to_bar(env: Any, key: bytes, fields: dict[bytes, bytes]) -> Any:
-            try:
-                raw_symbol = fields[f_sym]
-                symbol = symbols.get(raw_symbol)
-                if symbol is None:
-                    symbol = symbols[raw_symbol] = raw_symbol.decode()
-                ts = float(fields[f_ts])
-                o = float(fields[f_o])
-                h = float(fields[f_h])
-                lo = float(fields[f_l])
-                c = float(fields[f_c])
-                raw_v = fields.get(f_v)
-                v = 0.0 if raw_v is None else float(raw_v)
-            except (KeyError, ValueError, UnicodeDecodeError):
-                return slow(env, key, fields)  # says what is wrong, or maps the symbol
-            if not isfinite(ts + o + h + lo + c + v):
-                return slow(env, key, fields)
-            return make(env, symbol, ts, o, h, lo, c, v)
-
-        return to_bar
-
-    def _to_bar_checked(self, env: Any, key: bytes, fields: dict[bytes, bytes]) -> Any:
-        f = self._field
-        raw_symbol = fields.get(f["symbol"])
-        if raw_symbol is not None:
-            symbol = raw_symbol.decode()
-        else:
-            mapped = self._symbols.get(key)
-            if mapped is None:
-                raise _Malformed(f"no {f['symbol'].decode()!r} field")
-            symbol = mapped
-        raw_ts = fields.get(f["ts"])
-        if raw_ts is not None:
-            ts = _number(raw_ts, f["ts"])
-        else:
-            raw_dt = fields.get(f["datetime"])
-            if raw_dt is None:
-                raise _Malformed(f"no {f['ts'].decode()!r} or {f['datetime'].decode()!r} field")
-            ts = self._parse_datetime(raw_dt)
-        values = []
-        for name in ("open", "high", "low", "close"):
-            raw = fields.get(f[name])
-            if raw is None:
-                raise _Malformed(f"no {f[name].decode()!r} field")
-            values.append(_number(raw, f[name]))
-        raw_volume = fields.get(f["volume"])
-        volume = 0.0 if raw_volume is None else _number(raw_volume, f["volume"])
-        return self._bar_class(env, symbol, ts, values[0], values[1], values[2], values[3], volume)
-
-    def _parse_datetime(self, raw: bytes) -> float:
-        try:
-            value = datetime.fromisoformat(raw.decode())
-        except (ValueError, UnicodeDecodeError):
-            raise _Malformed(f"datetime {raw!r} is not ISO 8601") from None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=self._tz)
-        return value.timestamp()
-
-
-def _fast_connection(url: str) -> dict[str, Any]:
-    """``connection_class`` packing commands with hiredis (C) for plain TCP URLs, else ``{}``.
-
-    redis-py's asyncio connection packs every argument in Python: an
-    ``XACK`` of 1,000 ids costs about 3 microseconds per id; hiredis packs it
-    at C speed.
-    """
-    if not url.startswith("redis://"):
-        return {}
-    try:
-        import hiredis
-        import redis.asyncio as aioredis
-    except ImportError:
-        return {}
-    pack: Any = getattr(hiredis, "pack_command", None)
-    if pack is None:
-        return {}
-
-    class HiredisPackedConnection(aioredis.Connection):
-        def pack_command(self, *args: Any) -> list[bytes]:
-            first = args[0]
-            # "XINFO GROUPS" style names are split by redis-py's packer; floats
-            # are formatted by redis-py's encoder: leave both to it
-            if (b" " in first if isinstance(first, bytes) else " " in first) or any(
-                arg.__class__ is float for arg in args
-            ):
-                return super().pack_command(*args)
-            return [pack(args)]
-
-    return {"connection_class": HiredisPackedConnection}
-
-
-def _number(raw: bytes, name: bytes) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        text = raw.decode(errors="replace")
-        raise _Malformed(f"{name.decode()} {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise _Malformed(f"{name.decode()} is {value}")
-    return value
-
 
 def load_finchan_ext(env: Env) -> None:
     """Validate the options, register the source and its batch handler, publish the source."""
