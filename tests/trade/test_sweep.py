@@ -93,7 +93,9 @@ def external_cluster() -> Iterator[str]:
             proc.terminate()
         for proc in procs:
             try:
-                proc.wait(timeout=30)
+                # a worker whose scheduler is going may wait out its reconnect
+                # timeout before it exits: nothing left to lose, so not longer
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
