@@ -4,6 +4,11 @@ On the reference bars (``make_bars(100_000)``), the 64 combinations
 ``fast`` in 5:40:5 and ``slow`` in 50:120:10 are run:
 
 - ``finchan bare``: ``finchan.trade.backtest`` called 64 times in a loop (no sweep);
+- ``finchan bare, 2 processes``: the same loop split over 2 plain processes
+  (``multiprocessing``, no Dask, no sweep) started together: the floor any
+  2-worker sweep stands on here, since two backtests at once run slower
+  each than one alone (shared caches, memory bandwidth and clock on a
+  2-core machine);
 - ``finchan sweep, in process``: ``sweep(..., workers=0)``;
 - ``finchan sweep, 2 workers``: ``sweep(..., scheduler=...)`` on the Dask
   LocalCluster ``sweep(workers=2)`` starts (2 single-threaded worker
@@ -14,6 +19,9 @@ On the reference bars (``make_bars(100_000)``), the 64 combinations
 
 Per-task overhead = (sweep time x workers - bare time) / 64: what a task
 costs beyond its backtest (statistics, equity sampling, storage, Dask).
+For the 2-worker sweep it is also given over the 2-process floor,
+(sweep time - floor time) x workers / 64: what the sweep adds to backtests
+that run two at a time anyway.
 Wall times on a shared machine move with its other load, so each finchan row
 also gives the CPU seconds its processes used (this one, which runs the
 driver, the scheduler and the nannies, and the Dask workers) and the CPU
@@ -68,6 +76,42 @@ def _bare(bars: Any, combos: list[tuple[int, int]]) -> float:
         backtest(SmaCross, {"SYN": bars}, cash=CASH, params={"fast": fast, "slow": slow},
                  report=False, record_prices=False)
     return time.perf_counter() - t0
+
+
+def _bare_worker(combos: list[tuple[int, int]], n_bars: int, ready: Any, go: Any,
+                 out: Any) -> None:
+    """One of the floor's processes: warm up, wait for ``go``, run its loop, report."""
+    from finchan.trade._synthetic import make_bars
+
+    bars = make_bars(n_bars)
+    _bare(bars.iloc[:500], combos[:1])  # imports and caches, untimed
+    ready.set()
+    go.wait()
+    cpu0 = time.process_time()
+    _bare(bars, combos)
+    out.put((time.perf_counter(), time.process_time() - cpu0))
+
+
+def _bare_parallel(n_bars: int, combos: list[tuple[int, int]], workers: int) -> tuple[float, float]:
+    """Wall seconds and CPU seconds of ``combos`` split over ``workers`` plain processes."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    go, out = ctx.Event(), ctx.Queue()
+    readies = [ctx.Event() for _ in range(workers)]
+    procs = [ctx.Process(target=_bare_worker,
+                         args=(combos[i::workers], n_bars, readies[i], go, out))
+             for i in range(workers)]
+    for proc in procs:
+        proc.start()
+    for ready in readies:
+        ready.wait()
+    t0 = time.perf_counter()
+    go.set()
+    results = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    return max(end for end, _ in results) - t0, sum(cpu for _, cpu in results)
 
 
 def _sweep(bars: Any, grid: dict[str, list[int]], **kwargs: Any) -> tuple[float, Any]:
@@ -190,6 +234,9 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
     bare = _bare(bars, combos)
     bare_cpu = _cpu([]) - cpu0
     row("finchan", "bare backtest() loop", bare, n, cpu_s=bare_cpu)
+    floor, floor_cpu = _bare_parallel(spec["bars"], combos, WORKERS)
+    row("finchan", f"bare backtest() loop, {WORKERS} processes (no Dask)", floor, n,
+        speedup=bare / floor, cpu_s=floor_cpu)
     cpu0 = _cpu([])
     sequential, seq_result = _sweep(bars, grid, workers=0)
     cpu = _cpu([]) - cpu0
@@ -218,6 +265,7 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
         cluster.close()
     row("finchan", f"sweep, {WORKERS} Dask workers", parallel, len(par_result.table),
         overhead_ms=1000 * (parallel * WORKERS - bare) / n, speedup=sequential / parallel,
+        floor_overhead_ms=1000 * (parallel - floor) * WORKERS / n,
         same_table=bool(par_result.table.equals(seq_result.table)), cpu_s=cpu,
         cpu_overhead_ms=1000 * (cpu - bare_cpu) / n)
     if peers and importlib.util.find_spec("backtesting") is not None:
