@@ -52,8 +52,6 @@ FULL: dict[str, Any] = {"bars": 100_000, "fast": list(range(5, 41, 5)),
 QUICK: dict[str, Any] = {"bars": 3_000, "fast": list(range(5, 21, 5)),
                          "slow": list(range(50, 81, 10))}
 WORKERS = 2
-# loopback ports of the benchmark's own cluster
-_SCHEDULER_PORT = 18790
 
 
 def _cpu(pids: list[int]) -> float:
@@ -246,8 +244,8 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     # the cluster sweep(workers=2) would start (its Dask settings), started here to keep
     # its start-up out of the sweep's row
-    cluster = local_cluster(WORKERS, scheduler_port=_SCHEDULER_PORT,
-                            dashboard_address=f"127.0.0.1:{_SCHEDULER_PORT + 1}")
+    # a free port (0): two benchmark runs at once, or a test beside one, must not collide
+    cluster = local_cluster(WORKERS, scheduler_port=0)
     client = Client(cluster)
     client.wait_for_workers(WORKERS)
     # a running cluster has imported finchan already: a small sweep does that, untimed

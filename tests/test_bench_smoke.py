@@ -95,10 +95,17 @@ def test_quick_bench_marks_every_target_pass_or_fail(quick_run: QuickRun) -> Non
 
 def test_quick_bench_sweep_runs_every_way_and_the_tables_agree(quick_run: QuickRun) -> None:
     rows = quick_run.table("sweep")
-    assert [row["engine"] for row in rows] == ["finchan", "finchan", "dask", "finchan",
-                                               "backtesting.py", "backtrader"]
-    assert [row["combinations"] for row in rows] == ["16", "16", "", "16", "16", "16"]
-    assert rows[3]["same table"] == "yes"
+    assert [row["mode"] for row in rows] == [
+        "bare backtest() loop", "bare backtest() loop, 2 processes (no Dask)",
+        "sweep, in process",
+        "LocalCluster start (2 workers) and warm-up, not in the sweep rows",
+        "sweep, 2 Dask workers", "Backtest.optimize (process pool)", "optstrategy, maxcpus=2",
+    ]
+    assert [row["combinations"] for row in rows] == ["16", "16", "16", "", "16", "16", "16"]
+    assert rows[4]["same table"] == "yes"
+    assert rows[4]["overhead ms / task over the 2-process floor"] != ""
     section = quick_run.section("sweep")
-    assert "Correctness: all checks passed (6)." in section
+    assert "Correctness: all checks passed (7)." in section
     assert re.search(r"- \*\*(PASS|FAIL)\*\* 16 combinations, 3,000 bars: 2 workers >= 1.8x", section)
+    assert re.search(r"- \*\*(PASS|FAIL)\*\* 16 combinations, 3,000 bars: overhead per task "
+                     r"< 20 ms \(2 workers, over the 2-process floor\)", section)
