@@ -131,6 +131,22 @@ if __name__ == "__main__":
 """
 
 
+def _driver(
+    tmp_path: Path, source: str, *args: str
+) -> tuple[Path, Path, dict[str, str], list[str]]:
+    """A sweep driver script to kill and rerun: its gate and out directories, its
+    environment and its command (``out gate *args port``; the port after it is the
+    dashboard's)."""
+    gate, out = tmp_path / "gate", tmp_path / "out"
+    gate.mkdir()
+    driver = tmp_path / "driver.py"
+    driver.write_text(source, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(TEST_EXTS)}
+    port = next(PORTS)
+    next(PORTS)
+    return gate, out, env, [sys.executable, str(driver), str(out), str(gate), *args, str(port)]
+
+
 def _stored(out: Path) -> int:
     try:
         with sqlite3.connect(out / "results.sqlite") as db:
@@ -145,14 +161,7 @@ def test_driver_killed_with_sigkill_then_rerun_completes_each_combination_once(
 ) -> None:
     import psutil
 
-    gate, out = tmp_path / "gate", tmp_path / "out"
-    gate.mkdir()
-    driver = tmp_path / "driver.py"
-    driver.write_text(_DRIVER, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(TEST_EXTS)}
-    port = next(PORTS)
-    next(PORTS)
-    command = [sys.executable, str(driver), str(out), str(gate), str(workers), str(port)]
+    gate, out, env, command = _driver(tmp_path, _DRIVER, str(workers))
     first = subprocess.Popen(command, env=env)
     try:
         _wait_for(lambda: _started(gate)["5-20"] == 1, "the held combination to start")
@@ -355,14 +364,7 @@ def test_optuna_on_a_local_cluster_agrees_with_the_table_and_a_killed_driver_res
     from optuna.storages.journal import JournalFileBackend, JournalStorage
     from optuna.trial import TrialState
 
-    gate, out = tmp_path / "gate", tmp_path / "out"
-    gate.mkdir()
-    driver = tmp_path / "driver.py"
-    driver.write_text(_OPTUNA_DRIVER, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(TEST_EXTS)}
-    port = next(PORTS)
-    next(PORTS)
-    command = [sys.executable, str(driver), str(out), str(gate), str(port)]
+    gate, out, env, command = _driver(tmp_path, _OPTUNA_DRIVER)
 
     def study_trials() -> list[Any]:
         storage = JournalStorage(JournalFileBackend(str(out / "optuna.journal")))
