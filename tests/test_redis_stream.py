@@ -354,7 +354,9 @@ def test_a_restart_from_a_snapshot_gives_the_fills_and_order_ids_of_the_full_jou
     keys: list[str] = []
     try:
         keys = sorted(k.decode() for k in state_client.keys(f"finchan:live:{redis_name}:*"))
-        assert [k.rsplit(":", 1)[1] for k in keys] == ["input", "journal", "snapshot", "status"]
+        assert [k.rsplit(":", 1)[1] for k in keys] == [
+            "input", "journal", "snapshot", "snapshot_parts", "status"
+        ]
         assert state_client.llen(f"finchan:live:{redis_name}:journal") == 600
     finally:
         if keys:

@@ -12,17 +12,32 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["GC_THRESHOLD", "gc_paused", "quiet_gc", "release_sys_path", "use_sys_path"]
+__all__ = [
+    "FULL_COLLECTION_SPACING",
+    "GC_THRESHOLD",
+    "gc_paused",
+    "quiet_gc",
+    "release_sys_path",
+    "use_sys_path",
+]
 
 #: gen-0 threshold of the garbage collector during a run (CPython's default is 700)
 GC_THRESHOLD = 100_000
 
+#: a full collection after a run is due once the time since the last one is
+#: this many times what the last one took: at most ~2 % of the time
+FULL_COLLECTION_SPACING = 50
+
 _lock = threading.Lock()
 _quiet_holders = 0
 _threshold_before: tuple[int, ...] = ()
+# end and duration of the last full collection quiet_gc made (perf_counter seconds)
+_full_end = 0.0
+_full_cost = 0.0
 _pause_holders = 0
 _enabled_before = True
 _path_holders: dict[str, int] = {}
@@ -39,8 +54,16 @@ def quiet_gc() -> Iterator[None]:
     before the first run are frozen out of collections and the young
     threshold is raised; cycles are still collected. The last run to finish
     restores both.
+
+    Freezing has a price: a finished run's Env is cyclic garbage, and the
+    next run froze it again before any full collection could free it, so a
+    loop of backtests (a sweep worker) grew by megabytes per run without
+    end. So a full collection follows a run when it is due: when the time
+    since the last one is :data:`FULL_COLLECTION_SPACING` times what the
+    last one took (tens of ms), at most ~2 % of the time, and a loop keeps
+    only the garbage of the runs since.
     """
-    global _quiet_holders, _threshold_before
+    global _quiet_holders, _threshold_before, _full_end, _full_cost
     with _lock:
         if _quiet_holders == 0:
             _threshold_before = gc.get_threshold()
@@ -55,6 +78,11 @@ def quiet_gc() -> Iterator[None]:
             if _quiet_holders == 0:
                 gc.set_threshold(*_threshold_before)
                 gc.unfreeze()
+                start = time.perf_counter()
+                if start - _full_end >= FULL_COLLECTION_SPACING * _full_cost:
+                    gc.collect()
+                    _full_end = time.perf_counter()
+                    _full_cost = _full_end - start
 
 
 @contextmanager

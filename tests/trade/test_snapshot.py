@@ -79,3 +79,87 @@ def test_the_case_exercises_links_trailing_and_day_orders() -> None:
         (4, "FILLED", "", 100.8),  # the trailing stop-limit: trailed to 100.8 by bar 1
         (5, "CANCELLED", "cancelled: linked order #4 filled", 0.0),  # its OCO peer
     ]
+
+
+class _Run:
+    """What a snapshot refers to but does not hold (the run's Env)."""
+
+
+class _Account:
+    """The account's parts a snapshot reads: the broker and the recorded series."""
+
+    def __init__(self, broker: SimBroker) -> None:
+        self.broker = broker
+        self.times = [0.0]
+        self.equity = [broker.portfolio.equity]
+        self.prices: dict[str, list[float]] = {}
+
+
+class _Strategy:
+    """A strategy's attributes: here, references to orders that close as bars come."""
+
+
+def test_incremental_snapshots_restore_the_broker_at_every_cut_with_each_order_once() -> None:
+    """Each snapshot pickles what closed since the previous one (its part) and a core.
+
+    A core plus the parts before it restore a broker that goes on exactly as
+    the one never stopped; an order the strategy and the OCO links still hold
+    after it closed is one object again, not a copy per part.
+    """
+    from finchan.trade._snapshot import Snapshots, load_snapshot
+
+    straight = SimBroker(100_000.0)
+    _orders(straight)
+    for b in BARS:
+        straight.process_bar(b)
+
+    run, broker = _Run(), SimBroker(100_000.0)
+    _orders(broker)
+    account, strategy = _Account(broker), _Strategy()
+    strategy.entry = broker.get_order(1)  # the bracket's entry: fills on bar 1
+    strategy.peer = broker.get_order(5)  # the OCO peer of the trailing order
+    snapshots = Snapshots()
+    cores, parts, archived = [], [], []
+    for b in BARS:
+        broker.process_bar(b)
+        core, number, part = snapshots.take(run, account, strategy)
+        assert number == len(parts)  # parts are numbered from 0, one per snapshot
+        cores.append(core)
+        parts.append(part)
+        archived.append([o.id for o in pickle.loads(part)["orders"]])
+    # every order is in exactly one part, the one after it closed
+    assert archived == [[1], [4, 5], [], [], [2, 3], []]
+    assert sorted(oid for ids in archived for oid in ids) == [1, 2, 3, 4, 5]
+    for cut in range(1, len(BARS)):
+        state = load_snapshot(run, cores[cut - 1], parts[:cut])
+        assert state["parts"] == cut
+        after = SimBroker(100_000.0)
+        restore_broker(after, state["broker"])
+        held = state["strategy"]
+        assert held["entry"] is after.get_order(1)
+        assert held["peer"] is after.get_order(5)
+        for b in BARS[cut:]:
+            after.process_bar(b)
+        assert _outcome(after) == _outcome(straight), cut
+        assert after.portfolio.cash == straight.portfolio.cash
+        assert len(after.portfolio.trades) == len(straight.portfolio.trades)
+        new = after.submit(Order("X", "SELL", 1))
+        assert new.id == len(straight.orders) + 1
+
+
+def test_a_snapshot_missing_a_part_is_refused_not_restored_short() -> None:
+    import pytest
+
+    from finchan.trade._snapshot import Snapshots, load_snapshot
+
+    run, broker = _Run(), SimBroker(100_000.0)
+    _orders(broker)
+    account, strategy = _Account(broker), _Strategy()
+    snapshots = Snapshots()
+    parts = []
+    for b in BARS[:3]:
+        broker.process_bar(b)
+        core, _, part = snapshots.take(run, account, strategy)
+        parts.append(part)
+    with pytest.raises(ValueError, match="stands on 3 parts, 2 found"):
+        load_snapshot(run, core, parts[:2])

@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshot (
     seq INTEGER PRIMARY KEY, data BLOB NOT NULL, events INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS snapshot_part (n INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     n INTEGER PRIMARY KEY,
     pos INTEGER NOT NULL,
@@ -114,10 +115,13 @@ class CommitBatch(NamedTuple):
     status: Mapping[str, Any] | None = None
     #: the strategy's ``self.state`` as JSON, None: unchanged
     state: str | None = None
-    #: ``(journal position, pickle)``, None: none
+    #: ``(journal position, pickle)``, None: none: a snapshot's core
     snapshot: tuple[int, bytes] | None = None
     #: the other events dispatched, ``(pos, name, ts, json)``
     events: Sequence[tuple[int, str, float, str]] = ()
+    #: ``(number, pickle)`` of the snapshot's new history part
+    #: (:class:`~finchan.trade._snapshot.Snapshots`; number 0 drops the older ones)
+    snapshot_part: tuple[int, bytes] | None = None
 
 
 _STREAM_ROW = attrgetter(
@@ -145,16 +149,19 @@ def journal_rows(bars: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 
 def _merge(batches: Iterable[CommitBatch], events_before: int) -> tuple[Any, ...]:
-    """The batches of one group commit as one: rows, ids, status, state, snapshot, events.
+    """The batches of one group commit as one: rows, ids, status, state, snapshot, events,
+    snapshot parts.
 
     Events are numbered from ``events_before``; a snapshot stands for the
-    journal and the events up to its batch.
+    journal and the events up to its batch. Every snapshot's part is kept
+    (the last core stands on them all).
     """
     rows: list[tuple[Any, ...]] = []
     last_ids: dict[str, str] = {}
     status = state = None
     snapshot: tuple[int, bytes, int] | None = None
     events: list[tuple[int, int, str, float, str]] = []
+    parts: list[tuple[int, bytes]] = []
     n = events_before
     for batch in batches:
         rows.extend(batch.rows)
@@ -168,7 +175,9 @@ def _merge(batches: Iterable[CommitBatch], events_before: int) -> tuple[Any, ...
             events.append((n, pos, name, ts, data))
         if batch.snapshot is not None:
             snapshot = (*batch.snapshot, n)
-    return rows, last_ids, status, state, snapshot, events
+        if batch.snapshot_part is not None:
+            parts.append(batch.snapshot_part)
+    return rows, last_ids, status, state, snapshot, events, parts
 
 
 class LiveStore:
@@ -235,7 +244,7 @@ class LiveStore:
         status, strategy state (None: unchanged), snapshot and events go in
         together; the last status, state and snapshot given win.
         """
-        rows, last_ids, status, state, snapshot, events = _merge(batches, self.events)
+        rows, last_ids, status, state, snapshot, events, parts = _merge(batches, self.events)
         seq = self.bars + len(rows)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -260,6 +269,10 @@ class LiveStore:
                     raise ValueError(f"a snapshot at {snapshot[0]} beyond the journal's {seq}")
                 db.execute("DELETE FROM snapshot")
                 db.execute("INSERT INTO snapshot VALUES (?, ?, ?)", snapshot)
+            for number, data in parts:
+                if number == 0:  # a run's first snapshot: the parts start afresh
+                    db.execute("DELETE FROM snapshot_part")
+                db.execute("INSERT INTO snapshot_part VALUES (?, ?)", (number, data))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -334,6 +347,13 @@ class LiveStore:
         except sqlite3.OperationalError:  # a read-only file of an older layout
             return None
         return (row[0], row[1], row[2]) if row else None
+
+    def snapshot_parts(self) -> list[bytes]:
+        """The history parts the latest snapshot's core stands on, in order."""
+        try:
+            return [row[0] for row in self._db.execute("SELECT data FROM snapshot_part ORDER BY n")]
+        except sqlite3.OperationalError:  # a read-only file of an older layout
+            return []
 
     def strategy_state(self) -> str | None:
         """The last committed ``self.state`` of the strategy, as JSON (None: never written)."""
@@ -587,8 +607,9 @@ class RedisLiveStore:
     JSON rows ``[stream, id, symbol, ts, open, high, low, close, volume]``),
     ``events`` (a list of JSON ``[pos, name, ts, data]``), ``input`` (a
     hash: stream -> last applied id), ``status`` (a hash: ``status``,
-    ``state``, ``run``) and ``snapshot`` (a hash: ``seq``, ``events``,
-    ``data``). A commit is one ``MULTI``/``EXEC`` transaction: Redis applies
+    ``state``, ``run``), ``snapshot`` (a hash: ``seq``, ``events``,
+    ``data``) and ``snapshot_parts`` (a list: the snapshot's history
+    parts). A commit is one ``MULTI``/``EXEC`` transaction: Redis applies
     it whole or not at all; how durable it is depends on the server's
     persistence (``appendonly yes`` with ``appendfsync always`` for the
     guarantee SQLite's ``synchronous=FULL`` gives).
@@ -623,7 +644,7 @@ class RedisLiveStore:
         """Like :meth:`LiveStore.commit_many`, in one ``MULTI``/``EXEC``."""
         k = self._key
         dumps = json.dumps
-        rows, last_ids, status, state, snapshot, events = _merge(batches, self.events)
+        rows, last_ids, status, state, snapshot, events, parts = _merge(batches, self.events)
         seq = self.bars + len(rows)
         pipe = self._client.pipeline(transaction=True)
         if rows:
@@ -639,6 +660,10 @@ class RedisLiveStore:
         if snapshot is not None:
             pipe.hset(k("snapshot"), mapping={"seq": snapshot[0], "data": snapshot[1],
                                                "events": snapshot[2]})  # fmt: skip
+        for number, data in parts:
+            if number == 0:  # a run's first snapshot: the parts start afresh
+                pipe.delete(k("snapshot_parts"))
+            pipe.rpush(k("snapshot_parts"), data)
         pipe.execute()
         self.bars = seq
         self.events += len(events)
@@ -671,6 +696,9 @@ class RedisLiveStore:
         if not found:
             return None
         return int(found[b"seq"]), found[b"data"], int(found[b"events"])
+
+    def snapshot_parts(self) -> list[bytes]:
+        return list(self._client.lrange(self._key("snapshot_parts"), 0, -1))
 
     def _status_field(self, field: str) -> str | None:
         value = self._client.hget(self._key("status"), field)

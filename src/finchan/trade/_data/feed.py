@@ -85,9 +85,17 @@ class _Cursor:
         return False
 
     def close_input(self) -> None:
+        """Close the input and let go of the block's lists.
+
+        The Env holding this cursor lives in reference cycles, freed only by
+        the cyclic collector, which a run keeps quiet (finchan._process): the
+        lists (a few MB per 100,000 bars) must not wait for it with it.
+        """
         if self.blocks is not None:
             self.blocks.close()
             self.blocks = None
+        self.open = self.high = self.low = self.close = self.volume = None
+        self.symbols = None
 
     def skip(self, limit_ts: float) -> None:
         """Pass over the bars before ``limit_ts`` without building them."""

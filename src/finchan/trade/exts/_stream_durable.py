@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from finchan.errors import ConfigError, RunError
 from finchan.event import Event
+from finchan.trade._snapshot import Snapshots
 
 __all__ = ["BATCH_EVENT", "EXT_NAME", "DurableState"]
 
@@ -83,6 +84,7 @@ class DurableState:
         self._taken = 0
         self._snapshot_at = 0
         self._snapshots = snapshot_bars > 0
+        self._snapshotter = Snapshots()
         # batches whose marker was reached, waiting for the committer (FIFO)
         self._commits: list[tuple[Any, Any]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -222,7 +224,7 @@ class DurableState:
             if text != self._state_text:
                 state = self._state_text = text
         self._taken += len(applied)
-        snapshot = None
+        snapshot = part = None
         every = self.options.snapshot_bars
         if (
             self._snapshots
@@ -230,10 +232,9 @@ class DurableState:
             and self._taken > self._snapshot_at
             and (final or self._taken - self._snapshot_at >= every)
         ):
-            from finchan.trade._snapshot import take_snapshot
-
             try:
-                snapshot = (self._taken, take_snapshot(self.env, account, runner.strategy))
+                core, number, data = self._snapshotter.take(self.env, account, runner.strategy)
+                snapshot, part = (self._taken, core), (number, data)
                 self._snapshot_at = self._taken
             except Exception as exc:
                 # the journal alone still rebuilds everything: only slower
@@ -247,7 +248,7 @@ class DurableState:
             return None
         status = status_snapshot(account, applied[-1].timestamp) if applied else None
         # the bars themselves: the committer makes their rows (journal_rows)
-        return applied, last, status, state, snapshot, events
+        return applied, last, status, state, snapshot, events, part
 
     async def _commit_loop(self) -> None:
         """Commit the queued batches (all that are waiting, in one transaction), then XACK.
@@ -382,7 +383,7 @@ class DurableState:
             return 0, 0
         seq, data, events = snap
         try:
-            state = load_snapshot(self.env, data)
+            state = load_snapshot(self.env, data, self.store.snapshot_parts())
         except Exception as exc:
             # e.g. the strategy's code changed: the journal still rebuilds it all
             logger.warning(
@@ -391,6 +392,7 @@ class DurableState:
             )  # fmt: skip
             return 0, 0
         restore_snapshot(self.env, account, runner.strategy, state)
+        self._snapshotter.resume(state)
         self._snapshot_at = seq
         return seq, events
 
