@@ -113,3 +113,53 @@ def test_gc_pauses_and_tunings_nest_and_restore_what_was_before():
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+def test_a_finished_runs_garbage_is_collected_after_the_next_run_when_due(monkeypatch):
+    """A loop of backtests must not keep every finished run alive.
+
+    A run freezes the objects it finds (quiet_gc); a finished run's Env is
+    cyclic garbage, so the next run froze it again and no collection ever
+    freed it. With collections always due, the first run's Env is gone once
+    the second ended; with none due, it is still there (what the spacing
+    trades for time).
+    """
+    import weakref
+
+    import finchan._process as process
+    from finchan.trade import backtest
+    from finchan.trade._synthetic import make_bars
+    from finchan.trade.examples import SmaCross
+
+    bars = {"SYN": make_bars(300)}
+
+    def run() -> weakref.ref:
+        result = backtest(SmaCross, bars, params={"fast": 3, "slow": 8}, report=False)
+        return weakref.ref(result._account)
+
+    for spacing, alive in ((0, False), (10**12, True)):
+        gc.collect()
+        monkeypatch.setattr(process, "FULL_COLLECTION_SPACING", spacing)
+        monkeypatch.setattr(process, "_full_end", 0.0)
+        monkeypatch.setattr(process, "_full_cost", 1.0)
+        first = run()
+        run()
+        assert (first() is not None) is alive, spacing
+
+
+def test_a_finished_bar_feed_holds_no_bar_lists():
+    """The feed's cursors let go of their blocks' lists when the input ends."""
+    from finchan.trade import backtest
+    from finchan.trade._data.feed import BarFeed
+    from finchan.trade._synthetic import make_bars
+    from finchan.trade.examples import SmaCross
+
+    result = backtest(SmaCross, {"SYN": make_bars(300)}, params={"fast": 3, "slow": 8},
+                      report=False)
+    env = result._account.env
+    feeds = [s for s in env.dispatcher.event_sources if isinstance(s, BarFeed)]
+    assert len(feeds) == 1
+    for cursor in feeds[0]._cursors:
+        assert cursor.done
+        assert (cursor.ts, cursor.open, cursor.high, cursor.low, cursor.close,
+                cursor.volume) == (None,) * 6
