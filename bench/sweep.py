@@ -22,6 +22,11 @@ costs beyond its backtest (statistics, equity sampling, storage, Dask).
 For the 2-worker sweep it is also given over the 2-process floor,
 (sweep time - floor time) x workers / 64: what the sweep adds to backtests
 that run two at a time anyway.
+``worker_idle_ms`` measures what Dask itself costs, apart from the machine's
+pace: each worker records when every sweep task starts and ends, and
+(wall time x workers - the tasks' time) / 64 is the time per task a worker
+sat idle (the sweep's start before the first task, scheduling gaps, the
+tail and the tables at the end).
 Wall times on a shared machine move with its other load (the same loop took
 10.7 s and 14.5 s on this machine minutes apart, and two processes at once
 ran from 1.3x to 1.9x as fast as one), so the four finchan ways are run in
@@ -40,6 +45,7 @@ the machine, whatever else runs on it.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -114,6 +120,30 @@ def _bare_parallel(n_bars: int, combos: list[tuple[int, int]], workers: int) -> 
     for proc in procs:
         proc.join()
     return max(end for end, _ in results) - t0, sum(cpu for _, cpu in results)
+
+
+def _timed_tasks() -> bool:
+    """Run on each Dask worker: record when each sweep task starts and ends (wall clock)."""
+    import finchan.trade.sweeps._task as task_module
+
+    if not hasattr(task_module, "bench_spans"):
+        original = task_module.run_task
+
+        def run_task(task: dict[str, Any], data: Any) -> dict[str, Any]:
+            start = time.time()
+            row = original(task, data)
+            task_module.bench_spans.append((start, time.time()))  # type: ignore[attr-defined]
+            return row
+
+        task_module.run_task = run_task  # type: ignore[assignment]
+    task_module.bench_spans = []  # type: ignore[attr-defined]
+    return True
+
+
+def _task_spans() -> list[tuple[float, float]]:
+    import finchan.trade.sweeps._task as task_module
+
+    return list(getattr(task_module, "bench_spans", []))
 
 
 def _sweep(bars: Any, grid: dict[str, list[int]], **kwargs: Any) -> tuple[float, Any]:
@@ -234,6 +264,8 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
     _bare(bars.iloc[:500], combos[:2])  # imports and caches, untimed
     # (seconds, cpu seconds) of each round, per way of running; the best round is reported
     best: dict[str, tuple[float, float]] = {}
+    # of the best 2-worker round: worker seconds per task outside sweep tasks
+    idle = math.nan
 
     def keep(name: str, seconds: float, cpu: float) -> None:
         if name not in best or seconds < best[name][0]:
@@ -260,9 +292,14 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
                    scheduler=cluster.scheduler_address)
             keep("start", time.perf_counter() - t0, 0.0)
             pids = list(client.run(os.getpid).values())
+            client.run(_timed_tasks)
             cpu0 = _cpu(pids)
             seconds, par_result = _sweep(bars, grid, scheduler=cluster.scheduler_address)
             keep("parallel", seconds, _cpu(pids) - cpu0)
+            if best["parallel"][0] == seconds:
+                busy = sum(end - start for spans in client.run(_task_spans).values()
+                           for start, end in spans)
+                idle = (seconds * WORKERS - busy) / n
         finally:
             client.close()
             cluster.close()
@@ -281,7 +318,8 @@ def run(quick: bool = False, peers: bool = True) -> list[dict[str, Any]]:
         overhead_ms=1000 * (parallel * WORKERS - bare) / n, speedup=sequential / parallel,
         floor_overhead_ms=1000 * (parallel - floor) * WORKERS / n,
         same_table=bool(par_result.table.equals(seq_result.table)), cpu_s=par_cpu,
-        cpu_overhead_ms=1000 * (par_cpu - bare_cpu) / n, rounds=rounds)
+        cpu_overhead_ms=1000 * (par_cpu - bare_cpu) / n, worker_idle_ms=1000 * idle,
+        rounds=rounds)
     if peers and importlib.util.find_spec("backtesting") is not None:
         seconds, runs = _backtesting(bars, grid)
         row("backtesting.py", "Backtest.optimize (process pool)", seconds, runs)

@@ -109,3 +109,7 @@ def test_quick_bench_sweep_runs_every_way_and_the_tables_agree(quick_run: QuickR
     assert re.search(r"- \*\*(PASS|FAIL)\*\* 16 combinations, 3,000 bars: 2 workers >= 1.8x", section)
     assert re.search(r"- \*\*(PASS|FAIL)\*\* 16 combinations, 3,000 bars: overhead per task "
                      r"< 20 ms \(2 workers, over the 2-process floor\)", section)
+    # Dask's own cost, timed in the workers: a duration, not a blank
+    assert float(rows[4]["worker idle ms"]) >= 0.0
+    assert re.search(r"- \*\*(PASS|FAIL)\*\* 16 combinations, 3,000 bars: Dask's own cost per "
+                     r"task \(worker idle time\) < 20 ms", section)
