@@ -63,6 +63,9 @@ class SequentialExecutor:
         self._data = data
         self._queue: deque[dict[str, Any]] = deque()
 
+    def expect(self, tasks: int) -> None:
+        """How many tasks the driver will submit (chunking needs it; one by one does not)."""
+
     def submit(self, task: dict[str, Any]) -> None:
         self._queue.append(task)
 
@@ -84,7 +87,10 @@ class DaskExecutor:
     2 ms of scheduler, network and driver time) stays small beside the work.
     The chunk size follows the backtests' measured time, aiming at
     :attr:`CHUNK_SECONDS` per Dask task; it starts at one combination, and
-    backtests longer than that go one by one. Each row is still stored on its
+    backtests longer than that go one by one. Told how many tasks will come
+    (:meth:`expect`), chunks shrink as the end nears (guided scheduling: at
+    most 1/(2 x threads) of what is left in one chunk), so that no worker
+    sits idle while another finishes a long last chunk. Each row is still stored on its
     own as its chunk arrives; a driver killed meanwhile loses at most the
     chunks in flight, which the rerun computes again (each still stored once).
     ``chunking=False`` sends every combination alone (Optuna's trials, whose
@@ -133,6 +139,8 @@ class DaskExecutor:
             raise
         self._chunking = chunking
         self._chunk = 1
+        # tasks the driver will still submit (expect()); None: unknown
+        self._unsubmitted: int | None = None
         self._buffer: list[dict[str, Any]] = []
         self._ready: deque[dict[str, Any]] = deque()
         self._tasks: dict[Any, list[dict[str, Any]]] = {}
@@ -146,8 +154,14 @@ class DaskExecutor:
         worker never waits for the driver."""
         return 2 * self._threads * self._chunk
 
+    def expect(self, tasks: int) -> None:
+        """The driver will submit ``tasks`` more: chunks shrink as the end nears."""
+        self._unsubmitted = tasks
+
     def submit(self, task: dict[str, Any]) -> None:
         self._buffer.append(task)
+        if self._unsubmitted is not None:
+            self._unsubmitted -= 1
         if len(self._buffer) >= self._chunk:
             self._flush()
 
@@ -191,7 +205,12 @@ class DaskExecutor:
         self._seconds += sum(row["seconds"] for row in rows)
         self._measured += len(rows)
         mean = self._seconds / self._measured
-        self._chunk = max(1, min(self.MAX_CHUNK, int(self.CHUNK_SECONDS / max(mean, 1e-6))))
+        chunk = min(self.MAX_CHUNK, int(self.CHUNK_SECONDS / max(mean, 1e-6)))
+        if self._unsubmitted is not None:
+            # guided: at most a share of what is left per chunk, so that the workers
+            # finish together (the last chunks hold one combination each)
+            chunk = min(chunk, self._unsubmitted // (2 * self._threads))
+        self._chunk = max(1, chunk)
 
     def close(self) -> None:
         try:

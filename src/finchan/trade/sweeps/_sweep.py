@@ -333,6 +333,7 @@ def _run_tasks(executor: Any, store: ResultStore, tasks: Iterable[dict[str, Any]
     mine = {t["key"] for t in tasks}
     failures = sum(1 for r in store.rows() if r["error"] is not None and r["key"] in mine)
     progress.start(total, total - len(todo))
+    executor.expect(len(todo))
     try:
         queue = iter(todo)
         for task in queue:
