@@ -7,6 +7,6 @@ extension manager (:mod:`finchan.exts`). Importing ``finchan`` imports none of
 them, so ``import finchan`` and ``finchan --version`` stay fast.
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = ["__version__"]
