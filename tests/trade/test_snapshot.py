@@ -8,6 +8,7 @@ from finchan.trade._snapshot import broker_state, restore_broker
 from finchan.trade.bar import Bar
 from finchan.trade.broker import SimBroker
 from finchan.trade.orders import Order
+from finchan.trade.portfolio import Portfolio
 
 
 def bar(t: int, o: float, h: float, lo: float, c: float) -> Bar:
@@ -163,3 +164,38 @@ def test_a_snapshot_missing_a_part_is_refused_not_restored_short() -> None:
         parts.append(part)
     with pytest.raises(ValueError, match="stands on 3 parts, 2 found"):
         load_snapshot(run, core, parts[:2])
+
+
+class _TaggedPortfolio(Portfolio):
+    """A user's portfolio subclass: its own attribute lives in a __dict__."""
+
+    def __init__(self, cash: float) -> None:
+        super().__init__(cash)
+        self.tag = "mine"
+
+
+def test_a_portfolio_subclass_keeps_its_own_attributes_and_every_closed_trade() -> None:
+    from finchan.trade._snapshot import Snapshots, load_snapshot
+
+    run = _Run()
+    broker = SimBroker(100_000.0, portfolio=_TaggedPortfolio(100_000.0))
+    _orders(broker)
+    account, strategy = _Account(broker), _Strategy()
+    snapshots = Snapshots()
+    parts = []
+    for b in BARS:
+        broker.process_bar(b)
+        core, _, part = snapshots.take(run, account, strategy)
+        parts.append(part)
+    broker.submit(Order("X", "SELL", 5))  # flat again: the round trip closes
+    broker.process_bar(bar(7, 96.0, 97.0, 95.5, 96.5))
+    core, _, part = snapshots.take(run, account, strategy)
+    parts.append(part)
+    assert broker.portfolio.positions["X"].qty == 0
+    state = load_snapshot(run, core, parts)
+    portfolio = state["broker"]["portfolio"]
+    assert type(portfolio) is _TaggedPortfolio and portfolio.tag == "mine"
+    assert [t.to_row() for t in portfolio.trades] == [t.to_row() for t in broker.portfolio.trades]
+    assert len(portfolio.trades) == 1
+    assert (portfolio.cash, portfolio.realized_pnl) == (broker.portfolio.cash,
+                                                         broker.portfolio.realized_pnl)

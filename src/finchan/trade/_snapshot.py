@@ -110,10 +110,11 @@ def _portfolio(cls: Any, state: dict[str, Any]) -> Any:
 
 
 def _reduce_portfolio(portfolio: Any) -> Any:
-    state = {}
+    # slots of every class (MarginPortfolio adds its own), and a subclass's __dict__
+    state = {k: v for k, v in getattr(portfolio, "__dict__", {}).items() if k != "trades"}
     for cls in type(portfolio).__mro__:
         for name in getattr(cls, "__slots__", ()):
-            if name != "trades" and hasattr(portfolio, name):
+            if name not in ("trades", "__dict__", "__weakref__") and hasattr(portfolio, name):
                 state[name] = getattr(portfolio, name)
     return _portfolio, (type(portfolio), state)
 
