@@ -34,6 +34,8 @@ import pickle
 from collections.abc import Sequence
 from typing import Any
 
+from finchan.trade.orders import FINAL_STATUSES
+
 __all__ = [
     "Snapshots",
     "broker_state",
@@ -70,8 +72,6 @@ _STRATEGY_SKIP = frozenset({"env", "broker", "log", "params", "_last_bar"})
 _loading: list[Any] = [None]
 # the closed orders (id -> Order) and trades of the history parts being loaded
 _archive: dict[str, Any] = {"orders": {}, "trades": []}
-# terminal order states: an order in one of them never changes again
-_CLOSED = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
 #: the format of the core a :class:`Snapshots` writes (older snapshots hold everything)
 FORMAT = 2
 
@@ -228,8 +228,9 @@ class Snapshots:
         self.parts = state.get("parts", 0)
         if not self.parts:  # an older, whole snapshot: the next one starts the parts
             return
+        # a final order never changes again: each is in a part
         self._archived = {oid for oid, order in broker["_orders"].items()
-                          if str(order.status) in _CLOSED}  # fmt: skip
+                          if order.status in FINAL_STATUSES}  # fmt: skip
         self._fills = len(broker["fills"])
         self._trades = len(broker["portfolio"].trades)
 
@@ -239,7 +240,7 @@ class Snapshots:
         orders, work = broker._orders, broker._work
         archived = self._archived
         closing = [order for oid, order in orders.items()
-                   if oid not in archived and str(order.status) in _CLOSED]  # fmt: skip
+                   if oid not in archived and order.status in FINAL_STATUSES]  # fmt: skip
         part_state = {
             "orders": closing,
             "work": {o.id: work[o.id] for o in closing if o.id in work},

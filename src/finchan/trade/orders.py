@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 __all__ = [
+    "FINAL_STATUSES",
     "Fill",
     "Order",
     "OrderStatus",
@@ -187,7 +188,7 @@ class Order:
     @property
     def remaining_qty(self) -> float:
         """Quantity still to fill (0 once the order is final)."""
-        if self.status in _FINAL:
+        if self.status in FINAL_STATUSES:
             return 0.0
         return self.qty - self.filled_qty
 
@@ -232,7 +233,8 @@ class Order:
         )
 
 
-_FINAL = frozenset(
+#: the states an order never leaves (filled, cancelled, rejected, expired)
+FINAL_STATUSES = frozenset(
     (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
 )
 

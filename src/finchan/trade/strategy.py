@@ -52,7 +52,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from finchan.errors import ConfigError, RunError
-from finchan.trade.orders import Order, OrderStatus, OrderType, Side, TimeInForce
+from finchan.trade.orders import FINAL_STATUSES, Order, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
     import numpy as np
@@ -728,9 +728,4 @@ class Strategy:
     @staticmethod
     def is_final(order: Order) -> bool:
         """True once an order can change no more (filled, cancelled, rejected, expired)."""
-        return order.status in (
-            OrderStatus.FILLED,
-            OrderStatus.CANCELLED,
-            OrderStatus.REJECTED,
-            OrderStatus.EXPIRED,
-        )
+        return order.status in FINAL_STATUSES
