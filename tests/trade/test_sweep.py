@@ -437,19 +437,25 @@ def test_a_strategy_that_raises_is_a_failed_row_naming_its_function(
 # --------------------------------------------------------------------------- CLI
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
+def _write_config(tmp_path: Path, bars_options: str) -> Path:
+    """A sweep's config in ``tmp_path``: the SMA cross on the bars extension's ``bars_options``
+    (YAML lines indented by 4)."""
     path = tmp_path / "finchan.yml"
     path.write_text(
         "version: 1\nrun_mode: backtest\n"
         f"work_dir: {tmp_path / 'work'}\n"
         "enabled_backtest_exts: [finchan.exts.bars, finchan.exts.strategy]\n"
         "backtest_exts:\n"
-        "  finchan.exts.bars:\n    synthetic: {n: 1500, symbol: SYN}\n"
+        f"  finchan.exts.bars:\n{bars_options}"
         "  finchan.exts.sim_broker:\n    cash: 1000000\n"
         "  finchan.exts.strategy:\n    class: finchan.trade.examples:SmaCross\n",
         encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return _write_config(tmp_path, "    synthetic: {n: 1500, symbol: SYN}\n")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -480,17 +486,10 @@ def test_cli_reads_the_bars_with_every_option_of_the_bars_extension(
     # a file as downloaded: ';'-separated, a .txt suffix, its own date column name
     frame = BARS.rename(columns={"datetime": "Date"})
     frame.to_csv(tmp_path / "SYN.txt", sep=";", index=False)
-    path = tmp_path / "finchan.yml"
-    path.write_text(
-        "version: 1\nrun_mode: backtest\n"
-        f"work_dir: {tmp_path / 'work'}\n"
-        "enabled_backtest_exts: [finchan.exts.bars, finchan.exts.strategy]\n"
-        "backtest_exts:\n"
-        "  finchan.exts.bars:\n    files: [SYN.txt]\n    format: csv\n    sep: ';'\n"
-        "    columns: {datetime: Date}\n    chunk_size: 500\n"
-        "  finchan.exts.sim_broker:\n    cash: 1000000\n"
-        "  finchan.exts.strategy:\n    class: finchan.trade.examples:SmaCross\n",
-        encoding="utf-8")
+    path = _write_config(
+        tmp_path,
+        "    files: [SYN.txt]\n    format: csv\n    sep: ';'\n"
+        "    columns: {datetime: Date}\n    chunk_size: 500\n")
     out = tmp_path / "out"
     done = finchan_cli("sweep", "-c", str(path), "--grid", "fast=5,8", "--grid", "slow=20:30:10",
                        "--workers", "0", "--out", str(out))
